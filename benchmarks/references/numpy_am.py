@@ -40,7 +40,7 @@ def _sinkhorn(log_a, log_r, log_c, f, g, max_sink, tol_sink):
     sweeps = 0
     for sweeps in range(1, max_sink + 1):
         with np.errstate(invalid="ignore"):
-                f = np.where(np.isfinite(log_r), log_r - _lse(log_a[None] + g[:, None, :], 2), -np.inf)
+            f = np.where(np.isfinite(log_r), log_r - _lse(log_a[None] + g[:, None, :], 2), -np.inf)
             g = np.where(np.isfinite(log_c), log_c - _lse(log_a[None] + f[:, :, None], 1), -np.inf)
         rows = np.exp(_lse(log_a[None] + f[:, :, None] + g[:, None, :], 2))
         if np.abs(rows - r).max() <= tol_sink:
