@@ -122,3 +122,22 @@ def duals_from_plan(P, Q, floor: float = 1e-300) -> tuple[np.ndarray, np.ndarray
 def certified_gap_bits(P, Q, a, b) -> float:
     """``(f(Q) - g(a, b)) / ln 2``: the duality gap in bits bounding each PID term's error."""
     return (cond_neg_entropy(Q) - dual_lower_bound(P, a, b)) / LN2
+
+
+def rebalance(P, Q, max_sweeps: int = 10_000, tol: float = 1e-16) -> np.ndarray:
+    """Per-label Sinkhorn of a plan ``Q`` (m, n, k) back onto P's pairwise marginals.
+
+    Makes a near-feasible plan (e.g. an interior-point answer off by 1e-12) feasible to
+    rounding, so that ``f(Q)`` is an honest upper bound on the optimum.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    Q = np.where(support_mask(P), np.clip(np.asarray(Q, dtype=np.float64), 0.0, None), 0.0)
+    p1, p2 = P.sum(1), P.sum(0)
+    for _ in range(max_sweeps):
+        rows = Q.sum(1)
+        Q = Q * np.where(rows > 0, p1 / np.where(rows > 0, rows, 1.0), 0.0)[:, None, :]
+        cols = Q.sum(0)
+        Q = Q * np.where(cols > 0, p2 / np.where(cols > 0, cols, 1.0), 0.0)[None, :, :]
+        if np.abs(Q.sum(1) - p1).max() <= tol:
+            break
+    return Q
