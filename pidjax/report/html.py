@@ -1,0 +1,93 @@
+"""One self-contained HTML page: the plots as base64 PNGs, every number, and the run's manifest."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pidjax.report.tables import TERMS, as_columns, records
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
+.note{color:#555;font-size:.9em} figure{margin:1em 0} img{max-width:100%;height:auto;border:1px solid #eee}
+figcaption{font-size:.85em;color:#555} .scroll{overflow-x:auto;max-height:480px;overflow-y:auto}
+table{border-collapse:collapse;font-size:.78em;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap} th{background:#f4f4f4;position:sticky;top:0}
+.warn{color:#a00} pre{background:#f8f8f8;padding:.8em;overflow-x:auto;font-size:.8em}
+"""
+
+# After load, record how many images decoded, so a headless browser test can read it from the DOM.
+_SCRIPT = """
+window.addEventListener('load', function () {
+  var imgs = Array.prototype.slice.call(document.images);
+  var ok = imgs.filter(function (im) { return im.complete && im.naturalWidth > 0; }).length;
+  document.body.setAttribute('data-images-total', String(imgs.length));
+  document.body.setAttribute('data-images-loaded', String(ok));
+});
+"""
+
+CAPTIONS = {
+    "layer_profile": "Layer profile: redundancy R, unique U1/U2 and synergy S (bits) per layer; shaded bands are "
+    "bootstrap intervals, dotted lines the label-permutation baseline (upper quantile) when computed.",
+    "contribution": "Each modality's contribution by PID next to the accuracy drop when that modality is ablated.",
+    "heatmap": "Heat maps of each term across layers (columns) and label sets (rows), in bits.",
+}
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return "&ndash;"
+    if isinstance(v, bool):
+        return "yes" if v else "<span class=warn>no</span>"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return html.escape(str(v))
+
+
+def render_html(table, images: dict[str, Path], *, title: str = "pidjax report", meta: dict | None = None,
+                modalities=None) -> str:
+    """The report page as a string; ``images`` maps a plot name to a PNG path to embed.
+
+    Returns:
+      HTML text with no external references (images are ``data:`` URIs).
+    """
+    cols = as_columns(table)
+    rows = records(cols)
+    m1, m2 = modalities or ("modality 1", "modality 2")
+    parts = [
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style><script>{_SCRIPT}</script></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class=note>Partial information decomposition (BROJA) of what modality 1 (<b>{html.escape(str(m1))}</b>) "
+        f"and modality 2 (<b>{html.escape(str(m2))}</b>) carry about the labels, in bits. R: shared by both; "
+        "U1, U2: only in one; S: only in the two together. Plug-in estimates are biased upwards at small N: "
+        "compare with the permutation baseline and the intervals.</p>",
+    ]
+    if "converged" in cols and not np.asarray(cols["converged"]).astype(bool).all():
+        bad = int((~np.asarray(cols["converged"]).astype(bool)).sum())
+        parts.append(f"<p class=warn>{bad} row(s) did not reach the solver tolerance; see the bound column.</p>")
+    for name, path in images.items():
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        parts.append(
+            f"<h2>{html.escape(name.replace('_', ' '))}</h2><figure><img id='plot-{html.escape(name)}' "
+            f"alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
+            f"<figcaption>{html.escape(CAPTIONS.get(name, ''))}</figcaption></figure>"
+        )
+    first = [c for c in ("layer", "label_set", *TERMS) if c in cols]
+    order = first + [c for c in cols if c not in first]
+    parts.append(f"<h2>numbers</h2><p class=note>{len(rows)} rows; the same numbers are in results.json and results.csv.</p>")
+    parts.append("<div class=scroll><table id=numbers><thead><tr>")
+    parts.extend(f"<th>{html.escape(c)}</th>" for c in order)
+    parts.append("</tr></thead><tbody>")
+    for row in rows:
+        parts.append("<tr>" + "".join(f"<td>{_fmt(row[c])}</td>" for c in order) + "</tr>")
+    parts.append("</tbody></table></div>")
+    if meta:
+        parts.append("<h2>how this was made</h2><pre>" + html.escape(json.dumps(meta, indent=1, default=str)) + "</pre>")
+    parts.append("</body></html>")
+    return "".join(parts)

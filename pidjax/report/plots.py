@@ -1,0 +1,161 @@
+"""PNG figures of a layer sweep, drawn with matplotlib's Agg canvas (no display, no pyplot state).
+
+Each function takes a tidy table (``{column: array}`` with ``layer``, ``label_set`` and the PID
+columns; optional columns such as ``redundancy_lo``/``_hi`` are drawn when present) and writes
+one PNG.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from pidjax.report.tables import TERM_SYMBOLS, TERMS, as_columns
+
+COLORS = {"redundancy": "#4c72b0", "unique_1": "#dd8452", "unique_2": "#55a868", "synergy": "#c44e52"}
+
+
+def _figure(width: float, height: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _ordered(values) -> list:
+    seen = []
+    for v in values:
+        if v not in seen:
+            seen.append(v)
+    return seen
+
+
+def _keys(cols):
+    layers = cols["layer"] if "layer" in cols else np.arange(len(next(iter(cols.values()))))
+    sets = cols["label_set"] if "label_set" in cols else np.array(["labels"] * len(layers))
+    return np.asarray(layers).astype(str), np.asarray(sets).astype(str)
+
+
+def _names(modalities) -> dict[str, str]:
+    m1, m2 = modalities or ("modality 1", "modality 2")
+    return {"redundancy": "R (shared)", "unique_1": f"U1 (only {m1})", "unique_2": f"U2 (only {m2})", "synergy": "S (synergy)"}
+
+
+def plot_layer_profile(table, path, modalities=None) -> Path:
+    """R, U1, U2, S against layer, one panel per label set, with bootstrap bands when present.
+
+    ``<term>_lo``/``<term>_hi`` columns become shaded intervals; ``<term>_perm_hi`` (the
+    label-permutation baseline) a dotted line in the term's colour.
+
+    Returns:
+      ``path``.
+    """
+    cols = as_columns(table)
+    layers, sets = _keys(cols)
+    layer_order, set_order = _ordered(layers), _ordered(sets)
+    names = _names(modalities)
+    fig = _figure(min(4.2 * len(set_order), 13) + 1.6, 3.6)
+    axes = np.atleast_1d(fig.subplots(1, len(set_order), sharey=True, squeeze=False)[0])
+    x = np.arange(len(layer_order))
+    for ax, label_set in zip(axes, set_order):
+        rows = sets == label_set
+        pos = np.array([layer_order.index(l) for l in layers[rows]])
+        order = np.argsort(pos)
+        for term in TERMS:
+            if term not in cols:
+                continue
+            y = np.asarray(cols[term], float)[rows][order]
+            ax.plot(pos[order], y, marker="o", ms=3, color=COLORS[term], label=names[term])
+            lo, hi = f"{term}_lo", f"{term}_hi"
+            if lo in cols and hi in cols:
+                ax.fill_between(pos[order], np.asarray(cols[lo], float)[rows][order],
+                                np.asarray(cols[hi], float)[rows][order], color=COLORS[term], alpha=0.2, lw=0)
+            if f"{term}_perm_hi" in cols:
+                ax.plot(pos[order], np.asarray(cols[f"{term}_perm_hi"], float)[rows][order], ls=":", lw=1, color=COLORS[term])
+        ax.set_title(f"labels: {label_set}")
+        ax.set_xticks(x, layer_order, rotation=45 if len(layer_order) > 8 else 0, fontsize=8)
+        ax.set_xlabel("layer")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("bits")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside right upper")
+    fig.savefig(path)
+    return Path(path)
+
+
+def plot_contribution(table, path, modalities=None) -> Path:
+    """Each modality's PID contribution next to the accuracy lost by ablating it, per layer.
+
+    Uses ``contribution_1/2`` and ``ablation_drop_1/2`` (either pair may be missing); falls back
+    to ``unique_1 + redundancy`` style shares when no contribution column exists.
+
+    Returns:
+      ``path``.
+    """
+    cols = as_columns(table)
+    layers, sets = _keys(cols)
+    first = _ordered(sets)[0]
+    rows = sets == first
+    layer_order = _ordered(layers[rows])
+    m1, m2 = modalities or ("modality 1", "modality 2")
+    panels = [("contribution", "PID contribution"), ("ablation_drop", "accuracy drop when ablated")]
+    panels = [p for p in panels if f"{p[0]}_1" in cols] or [("mutual_info", "I(X_i; Y), bits")]
+    fig = _figure(4.2 * len(panels) + (3.6 if len(panels) == 2 else 0), 3.4)
+    axes = np.atleast_1d(fig.subplots(1, len(panels) + (1 if len(panels) == 2 else 0), squeeze=False)[0])
+    x = np.arange(len(layer_order))
+    width = 0.38
+    for ax, (stem, title) in zip(axes, panels):
+        for j, (suffix, name, color) in enumerate((("_1", m1, COLORS["unique_1"]), ("_2", m2, COLORS["unique_2"]))):
+            vals = np.asarray(cols[stem + suffix], float)[rows]
+            ax.bar(x + (j - 0.5) * width, vals, width, label=name, color=color)
+        ax.set_xticks(x, layer_order, fontsize=8, rotation=45 if len(layer_order) > 8 else 0)
+        ax.set_title(title)
+        ax.set_xlabel("layer")
+        ax.grid(alpha=0.3, axis="y")
+        ax.legend(fontsize=8)
+    if len(panels) == 2:
+        ax = axes[-1]
+        for suffix, name, color in (("_1", m1, COLORS["unique_1"]), ("_2", m2, COLORS["unique_2"])):
+            ax.scatter(np.asarray(cols["contribution" + suffix], float)[rows],
+                       np.asarray(cols["ablation_drop" + suffix], float)[rows], color=color, label=name, s=18)
+        ax.set_xlabel("PID contribution")
+        ax.set_ylabel("ablation drop")
+        ax.set_title(f"agreement (labels: {first})")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.savefig(path)
+    return Path(path)
+
+
+def plot_heatmap(table, path, modalities=None) -> Path:
+    """Four heat maps (R, U1, U2, S): rows are label sets, columns layers, values in bits.
+
+    Returns:
+      ``path``.
+    """
+    cols = as_columns(table)
+    layers, sets = _keys(cols)
+    layer_order, set_order = _ordered(layers), _ordered(sets)
+    names = _names(modalities)
+    fig = _figure(min(3.0 + 0.35 * len(layer_order), 14), 1.6 + 0.9 * len(set_order) * 2)
+    axes = fig.subplots(2, 2, squeeze=False).ravel()
+    for ax, term in zip(axes, TERMS):
+        grid = np.full((len(set_order), len(layer_order)), np.nan)
+        if term in cols:
+            for l, s, v in zip(layers, sets, np.asarray(cols[term], float)):
+                grid[set_order.index(s), layer_order.index(l)] = v
+        im = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
+        ax.set_title(names[term], fontsize=9)
+        ax.set_xticks(np.arange(len(layer_order)), layer_order, fontsize=7, rotation=45 if len(layer_order) > 8 else 0)
+        ax.set_yticks(np.arange(len(set_order)), set_order, fontsize=8)
+        fig.colorbar(im, ax=ax, label="bits", shrink=0.9)
+    fig.savefig(path)
+    return Path(path)
+
+
+PLOTS = {
+    "layer_profile": plot_layer_profile,
+    "contribution": plot_contribution,
+    "heatmap": plot_heatmap,
+}
+__all__ = ["PLOTS", "plot_contribution", "plot_heatmap", "plot_layer_profile", "TERM_SYMBOLS"]
