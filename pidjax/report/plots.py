@@ -87,7 +87,7 @@ def plot_contribution(table, path, modalities=None) -> Path:
     """Each modality's PID contribution next to the accuracy lost by ablating it, per layer.
 
     Uses ``contribution_1/2`` and ``ablation_drop_1/2`` (either pair may be missing); falls back
-    to ``unique_1 + redundancy`` style shares when no contribution column exists.
+    to ``mutual_info_1/2`` (or ``unique_1/2``) when neither exists.
 
     Returns:
       ``path``.
@@ -99,7 +99,10 @@ def plot_contribution(table, path, modalities=None) -> Path:
     layer_order = _ordered(layers[rows])
     m1, m2 = modalities or ("modality 1", "modality 2")
     panels = [("contribution", "PID contribution"), ("ablation_drop", "accuracy drop when ablated")]
-    panels = [p for p in panels if f"{p[0]}_1" in cols] or [("mutual_info", "I(X_i; Y), bits")]
+    panels = [p for p in panels if f"{p[0]}_1" in cols and f"{p[0]}_2" in cols]
+    if not panels:
+        stem = "mutual_info" if "mutual_info_1" in cols and "mutual_info_2" in cols else "unique"
+        panels = [(stem, {"mutual_info": "I(X_i; Y), bits", "unique": "unique information, bits"}[stem])]
     fig = _figure(4.2 * len(panels) + (3.6 if len(panels) == 2 else 0), 3.4)
     axes = np.atleast_1d(fig.subplots(1, len(panels) + (1 if len(panels) == 2 else 0), squeeze=False)[0])
     x = np.arange(len(layer_order))
