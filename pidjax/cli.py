@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--states", default="8", help="discrete states per modality: 'k' or 'k1,k2' (default 8)")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for intervals (default 0: none)")
     p.add_argument("--permutations", type=int, default=0, help="label permutations for the baseline (default 0)")
+    p.add_argument("--discretizer", default="kmeans", choices=("kmeans", "quantile"),
+                   help="embeddings to states: PCA + k-means, or quantile bins of the first component")
+    p.add_argument("--components", type=int, default=32, help="principal components kept before k-means (default 32)")
     p.add_argument("--method", default=None, help="solver (default: the kernel's default; see pidjax.METHODS)")
     p.add_argument("--restart", action="store_true", help="discard results already in OUT instead of resuming")
     p.add_argument("--no-report", action="store_true", help="write results.json/.csv only, no plots or HTML")
@@ -337,21 +340,30 @@ def _resolve_labels(emb, spec) -> dict:
     return out
 
 
-def _analyze_layer(e1, e2, labels: dict, settings: dict, seed: int) -> list[dict]:
-    """The analysis of one layer as JSON-ready rows (one per label set)."""
-    from pidjax import analysis
+def _analyze_layer(e1, e2, labels: dict, settings: dict, seed: int) -> tuple[list[dict], list[str]]:
+    """The analysis of one layer: JSON-ready rows (one per label set) and the warnings raised."""
+    try:
+        from pidjax.analysis import layer_sweep
+    except ImportError:
+        from pidjax.analysis.sweep import layer_sweep
     from pidjax.report.tables import records
 
-    table = analysis.sweep_layers(
-        {settings["layer"]: (e1, e2)},
-        labels,
-        n_states=tuple(settings["states"]),
-        n_bootstrap=settings["bootstrap"],
-        n_permutations=settings["permutations"],
-        seed=seed,
-        **({"method": settings["method"]} if settings.get("method") else {}),
-    )
-    return records(table)
+    kwargs = {"method": settings["method"]} if settings.get("method") else {}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = layer_sweep(
+            {settings["layer"]: (e1, e2)},
+            labels,
+            n_states=tuple(settings["states"]),
+            discretizer=settings["discretizer"],
+            n_components=settings["components"],
+            n_bootstrap=settings["bootstrap"],
+            n_permutations=settings["permutations"],
+            seed=seed,
+            **kwargs,
+        )
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    return records(table), notes
 
 
 def cmd_analyze(args) -> int:
@@ -366,6 +378,8 @@ def cmd_analyze(args) -> int:
     states = _parse_states(args.states)
     if args.bootstrap < 0 or args.permutations < 0:
         raise UserError("--bootstrap and --permutations must be >= 0")
+    if args.components < 1:
+        raise UserError("--components must be >= 1")
     _check_method(args.method)
     emb = load_embeddings(args.embeddings)
     m1, m2 = select_modalities(emb, args.modalities)
@@ -381,22 +395,25 @@ def cmd_analyze(args) -> int:
     dtype = _setup_jax(args)
 
     sources = [args.embeddings] + ([args.labels] if args.labels and Path(args.labels).is_file() else [])
-    inputs = hash_inputs(_progress(sources, args, desc="hashing inputs", leave=False))
+    inputs = hash_inputs(sources)
     settings = {"modalities": [m1, m2], "layers": layers, "label_sets": list(labels), "states": list(states),
-                "bootstrap": args.bootstrap, "permutations": args.permutations, "method": args.method,
-                "dtype": dtype}
+                "discretizer": args.discretizer, "components": args.components, "bootstrap": args.bootstrap,
+                "permutations": args.permutations, "method": args.method, "dtype": dtype}
     done = start_sweep(out, inputs, settings, args.seed, restart=args.restart)
     if done:
         _info(args, f"resuming: {len(done)} of {len(layers)} layers already in {out}")
     die_after = int(os.environ.get("PIDJAX_TEST_KILL_AFTER", "0") or 0)  # test hook: SIGKILL mid-sweep
-    written = 0
-    for index, layer in enumerate(_progress(layers, args, desc="layers", unit="layer", initial=0)):
-        if index in done:
-            continue
+    written, seen_notes = 0, []
+    pending = [(index, layer) for index, layer in enumerate(layers) if index not in done]
+    for index, layer in _progress(pending, args, desc="layers", unit="layer", total=len(layers), initial=len(done)):
         e1, e2 = layer_embeddings(emb, layer, (m1, m2))
-        rows = _analyze_layer(e1, e2, labels, {**settings, "layer": layer}, layer_seed(args.seed, layer))
+        rows, notes = _analyze_layer(e1, e2, labels, {**settings, "layer": layer}, layer_seed(args.seed, layer))
         for row in rows:
             row["layer"] = layer
+        for note in notes:
+            if note not in seen_notes:
+                seen_notes.append(note)
+                _info(args, f"pidjax analyze: warning: layer {layer}: {note}")
         write_layer(out, index, layer, rows)
         done[index] = rows
         written += 1
