@@ -48,7 +48,7 @@ def _pidjax_plan(P):
     method = pidjax.METHODS[0]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = pidjax.decompose(P, tol=1e-11, max_iters=20_000, method=method, return_q=True)
+        res = pidjax.decompose(P, tol=1e-11, max_iters=1_000, method=method, return_q=True)
     return np.asarray(res.q, dtype=np.float64), f"pidjax-{method}"
 
 
@@ -69,14 +69,18 @@ def certify(P, use_pidjax: bool = True) -> dict:
     if use_pidjax:
         q, label = _pidjax_plan(P)
         if q is not None:
-            plans.append((label, rebalance(P, q)))
-            statuses[label] = "ok"
+            finite = bool(np.all(np.isfinite(q)))
+            statuses[label] = "ok" if finite else "non-finite plan (not used)"
+            if finite:
+                plans.append((label, rebalance(P, q)))
     for label, Q in plans:
         duals.append((f"lsq({label})", *duals_from_plan(P, Q)))
     if not plans:
         return {"accepted": False, "gap_bits": None, "statuses": statuses}
     f_vals = [cond_neg_entropy(Q) for _, Q in plans]
     g_vals = [dual_lower_bound(P, a, b) for _, a, b in duals]
+    f_vals = [v if np.isfinite(v) else np.inf for v in f_vals]
+    g_vals = [v if np.isfinite(v) else -np.inf for v in g_vals]
     ib, jb = int(np.argmin(f_vals)), int(np.argmax(g_vals))
     gap = max((f_vals[ib] - g_vals[jb]) / LN2, 0.0)
     out = {t: v for t, v in pid_from_q(P, plans[ib][1]).items()}
@@ -102,13 +106,20 @@ def _versions() -> dict:
     return out
 
 
-def build(path=DEFAULT_PATH, use_pidjax: bool = True, verbose: bool = True) -> dict:
-    """Regenerate every case and its certified truth; write the JSON file and return it."""
+def build(path=DEFAULT_PATH, use_pidjax: bool = True, verbose: bool = True, only=None) -> dict:
+    """Regenerate every case (or, with ``only``, just those names, keeping the other stored
+    records) and its certified truth; write the JSON file and return it."""
     from benchmarks.cases import build_cases, encode_table
 
     records = []
+    kept = {}
+    if only:
+        kept = {r["name"]: r for r in load(path)["cases"]}
     t0 = time.time()
     for case in build_cases():
+        if only and case["name"] not in only:
+            records.append(kept[case["name"]])
+            continue
         t = time.time()
         rec = certify(case["P"], use_pidjax=use_pidjax)
         rec.update(name=case["name"], family=case["family"], shape=list(case["P"].shape), table=encode_table(case["P"]))
@@ -149,8 +160,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(DEFAULT_PATH))
     parser.add_argument("--no-pidjax", action="store_true", help="certify from CVXPY alone")
+    parser.add_argument("--only", nargs="*", help="recompute only these case names, keep the rest")
     args = parser.parse_args(argv)
-    build(args.out, use_pidjax=not args.no_pidjax)
+    build(args.out, use_pidjax=not args.no_pidjax, only=args.only)
 
 
 if __name__ == "__main__":

@@ -36,16 +36,20 @@ import numpy as np
 TERMS = ("redundancy", "unique_1", "unique_2", "synergy")
 BATCH_SIZES = (1, 100, 10_000)
 
-# name -> (family filter, max shape product for references, cases per family-shape, cap seconds)
+# cases: explicit names, or all accepted cases up to max_shape (Dirichlet: only the listed seeds);
+# ref_max_cells / slow_ref_max_cells: largest m*n*k given to the references / to SLOW_REFS;
+# cap_s: per-case time cap for references and the largest pidjax batch timed for real;
+# workloads: (family, shape) timed at every batch size; support_shapes: dense shapes timed at
+# one batch size (the largest <= 100) for the throughput-vs-support plot.
 SUITES = {
     "smoke": {
-        "cases": ("xor", "and", "dit:w", "dirichlet_dense_2x2x2_s0", "dirichlet_sparse_4x4x4_s0"),
+        "cases": ("xor", "and", "dit:w", "dirichlet_dense_2x2x2_s0", "dirichlet_sparse_2x2x2_s0"),
         "ref_max_cells": 64,
         "slow_ref_max_cells": 64,
         "cap_s": 10.0,
-        "workloads": (("dirichlet_dense", (4, 4, 4)),),
+        "workloads": (("dirichlet_dense", (2, 2, 2)),),
         "batch_sizes": (1, 10),
-        "support_shapes": ((2, 2, 2), (4, 4, 4)),
+        "support_shapes": ((2, 2, 2),),
         "solvers": ("pidjax", "cvxpy-clarabel", "dit-auto", "am-paper"),
     },
     "quick": {
@@ -264,13 +268,17 @@ def workload_batch(family, shape, size, cases, seed=0) -> np.ndarray:
     return np.stack([pool[i % len(pool)] for i in range(size)])
 
 
+def _support_batch(suite) -> int:
+    return max(b for b in suite["batch_sizes"] if b <= 100)
+
+
 def throughput_pidjax(method, suite, cases, log) -> list[dict]:
     """distributions/s per workload and batch size; batches predicted over the cap are extrapolated."""
     rows = []
     shapes = [(fam, tuple(s)) for fam, s in suite["workloads"]]
     shapes += [("dirichlet_dense", tuple(s)) for s in suite["support_shapes"] if ("dirichlet_dense", tuple(s)) not in shapes]
     for family, shape in shapes:
-        sizes = suite["batch_sizes"] if (family, shape) in [(f, tuple(s)) for f, s in suite["workloads"]] else (100,)
+        sizes = suite["batch_sizes"] if (family, shape) in [(f, tuple(s)) for f, s in suite["workloads"]] else (_support_batch(suite),)
         prev = None
         for size in sizes:
             rec = {"solver": f"pidjax-{method}", "family": family, "shape": list(shape), "cells": int(np.prod(shape)), "batch": size}
@@ -300,7 +308,7 @@ def throughput_reference(name, acc_rows, suite) -> list[dict]:
         if not secs:
             continue
         med = float(np.median(secs))
-        sizes = suite["batch_sizes"] if (family, tuple(shape)) in [(f, tuple(s)) for f, s in suite["workloads"]] else (100,)
+        sizes = suite["batch_sizes"] if (family, tuple(shape)) in [(f, tuple(s)) for f, s in suite["workloads"]] else (_support_batch(suite),)
         for size in sizes:
             rows.append(
                 {
@@ -384,7 +392,7 @@ def markdown(summary, throughput, meta) -> str:
         "the previous batch size (marked *).",
         "",
     ]
-    workloads = sorted({(r["family"], tuple(r["shape"])) for r in throughput if r["batch"] != 100 or True}, key=lambda k: (k[0], np.prod(k[1])))
+    workloads = sorted({(r["family"], tuple(r["shape"])) for r in throughput}, key=lambda k: (k[0], np.prod(k[1])))
     sizes = sorted({r["batch"] for r in throughput})
     lines.append("| workload | solver | " + " | ".join(f"batch {s:,}" for s in sizes) + " |")
     lines.append("|---|---|" + "---|" * len(sizes))
@@ -427,10 +435,10 @@ def plots(acc_rows, throughput, suite, out: Path) -> list[str]:
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for s in solvers:
-        rs = sorted((r for r in throughput if r["solver"] == s and r["family"] == "dirichlet_dense" and r["batch"] == max(b for b in suite["batch_sizes"] if b <= 100)), key=lambda r: r["cells"])
+        rs = sorted((r for r in throughput if r["solver"] == s and r["family"] == "dirichlet_dense" and r["batch"] == _support_batch(suite)), key=lambda r: r["cells"])
         if rs:
             ax.plot([r["cells"] for r in rs], [r["per_second"] for r in rs], marker="o", color=colors[s], label=s)
-    ax.set(xscale="log", yscale="log", xlabel="support size m·n·k (dense Dirichlet)", ylabel="distributions / s (batch 100)", title="Throughput vs support size")
+    ax.set(xscale="log", yscale="log", xlabel="support size m·n·k (dense Dirichlet)", ylabel=f"distributions / s (batch {_support_batch(suite)})", title="Throughput vs support size")
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(out / "throughput_vs_support.png", dpi=90)
