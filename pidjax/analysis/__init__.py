@@ -1,0 +1,68 @@
+"""From embeddings to PID tables: layer sweeps, intervals, baselines, contributions, profiles.
+
+Table schema
+------------
+Every table is a :class:`PIDTable`, a ``dict[str, np.ndarray]`` of equal-length columns (one
+row per layer and label set, layer-major) with a ``meta`` dict (settings, per-stage
+``timings`` in seconds, warnings) and a :meth:`PIDTable.to_dataframe` helper (pandas imported
+only there; also :func:`to_dataframe`). All information values are in bits.
+
+=====================  ======  ===================================================================
+column                 dtype   meaning
+=====================  ======  ===================================================================
+layer                  str     layer name (the key of the ``embeddings`` mapping)
+label_set              str     label-set name (``"labels"`` when one array was given)
+redundancy             float   R
+unique_1, unique_2     float   U1, U2
+synergy                float   S
+mutual_info_1          float   I(X1; Y) = R + U1
+mutual_info_2          float   I(X2; Y) = R + U2
+mutual_info_joint      float   I(X1, X2; Y) = R + U1 + U2 + S
+bound                  float   certified error bound of each term (kernel)
+converged              bool    bound <= tolerance
+n_samples              int     N, examples behind the plug-in estimate
+states_1, states_2     int     occupied states of each modality
+n_labels               int     occupied labels
+<term>_lo, <term>_hi   float   bootstrap interval (``n_bootstrap > 0``), for the four terms and
+                               the three mutual informations
+<term>_perm            float   mean under label permutation (``n_permutations > 0``)
+<term>_perm_hi         float   ``confidence`` quantile under label permutation
+contribution_1, _2     float   unique share U_i / I(X1, X2; Y) (:func:`contribution_scores`)
+redundancy_share       float   R / I(X1, X2; Y); ``synergy_share`` likewise
+accuracy               float   model accuracy, when a model is given
+ablation_drop_1, _2    float   accuracy lost when modality i is ablated
+rankings_agree         bool    PID shares and ablation drops favour the same modality
+=====================  ======  ===================================================================
+
+Sample-level tables (:func:`sample_profiles`) have ``example`` and ``n_pairs`` in place of
+``layer``, ``label_set`` and ``n_samples``.
+"""
+
+from pidjax.analysis.bootstrap import bootstrap_weights, interval, permuted_labels
+from pidjax.analysis.contributions import ablation_drop, contribution_scores, dataset_contributions
+from pidjax.analysis.labels import (
+    encode_labels,
+    labels_from_embedding,
+    labels_from_ground_truth,
+    labels_from_predictions,
+)
+from pidjax.analysis.profiles import sample_profiles
+from pidjax.analysis.sweep import PIDTable, layer_sweep, sweep_codes, to_dataframe
+
+__all__ = [
+    "PIDTable",
+    "ablation_drop",
+    "bootstrap_weights",
+    "contribution_scores",
+    "dataset_contributions",
+    "encode_labels",
+    "interval",
+    "labels_from_embedding",
+    "labels_from_ground_truth",
+    "labels_from_predictions",
+    "layer_sweep",
+    "permuted_labels",
+    "sample_profiles",
+    "sweep_codes",
+    "to_dataframe",
+]
