@@ -377,7 +377,7 @@ def discretize(
     codes = _discretize_layers(
         jnp.asarray(stacked), keys, tol, n_states, comps, method, int(n_init), int(max_iter), bool(exact_pca)
     )
-    codes = np.asarray(codes)
+    codes = np.array(codes)
     for i in constant:
         codes[i] = 0
         where = "" if single else f"[{i}]"
