@@ -422,6 +422,12 @@ def cmd_analyze(args) -> int:
     all_rows = [row for index in sorted(done) for row in done[index]]
     columns = list(dict.fromkeys(k for row in all_rows for k in row))
     table = {c: np.array([_nan(row.get(c)) for row in all_rows]) for c in columns}
+    try:
+        from pidjax.analysis import contribution_scores
+
+        table = dict(contribution_scores(table))  # per-row shares U_i / I(X1,X2;Y), R and S shares
+    except ImportError:
+        pass
     manifest = finish_sweep(out, {"embeddings": str(args.embeddings), "n_samples": emb.n_samples})
     from pidjax.report import write_csv, write_json, write_report
 

@@ -2,7 +2,8 @@
 
 Each function takes a tidy table (``{column: array}`` with ``layer``, ``label_set`` and the PID
 columns; optional columns such as ``redundancy_lo``/``_hi`` are drawn when present) and writes
-one PNG.
+one PNG, or returns the ``matplotlib.figure.Figure`` when ``path`` is None (notebooks show it
+inline).
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ def _figure(width: float, height: float):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
+
+
+def _save(fig, path):
+    if path is None:
+        return fig
+    fig.savefig(path)
+    return Path(path)
 
 
 def _ordered(values) -> list:
@@ -41,14 +49,14 @@ def _names(modalities) -> dict[str, str]:
     return {"redundancy": "R (shared)", "unique_1": f"U1 (only {m1})", "unique_2": f"U2 (only {m2})", "synergy": "S (synergy)"}
 
 
-def plot_layer_profile(table, path, modalities=None) -> Path:
+def plot_layer_profile(table, path=None, modalities=None) -> Path:
     """R, U1, U2, S against layer, one panel per label set, with bootstrap bands when present.
 
     ``<term>_lo``/``<term>_hi`` columns become shaded intervals; ``<term>_perm_hi`` (the
     label-permutation baseline) a dotted line in the term's colour.
 
     Returns:
-      ``path``.
+      ``path``, or the Figure when ``path`` is None.
     """
     cols = as_columns(table)
     layers, sets = _keys(cols)
@@ -79,18 +87,17 @@ def plot_layer_profile(table, path, modalities=None) -> Path:
     axes[0].set_ylabel("bits")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=8, loc="outside right upper")
-    fig.savefig(path)
-    return Path(path)
+    return _save(fig, path)
 
 
-def plot_contribution(table, path, modalities=None) -> Path:
+def plot_contribution(table, path=None, modalities=None) -> Path:
     """Each modality's PID contribution next to the accuracy lost by ablating it, per layer.
 
     Uses ``contribution_1/2`` and ``ablation_drop_1/2`` (either pair may be missing); falls back
     to ``mutual_info_1/2`` (or ``unique_1/2``) when neither exists.
 
     Returns:
-      ``path``.
+      ``path``, or the Figure when ``path`` is None.
     """
     cols = as_columns(table)
     layers, sets = _keys(cols)
@@ -126,15 +133,14 @@ def plot_contribution(table, path, modalities=None) -> Path:
         ax.set_title(f"agreement (labels: {first})")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.savefig(path)
-    return Path(path)
+    return _save(fig, path)
 
 
-def plot_heatmap(table, path, modalities=None) -> Path:
+def plot_heatmap(table, path=None, modalities=None) -> Path:
     """Four heat maps (R, U1, U2, S): rows are label sets, columns layers, values in bits.
 
     Returns:
-      ``path``.
+      ``path``, or the Figure when ``path`` is None.
     """
     cols = as_columns(table)
     layers, sets = _keys(cols)
@@ -152,8 +158,7 @@ def plot_heatmap(table, path, modalities=None) -> Path:
         ax.set_xticks(np.arange(len(layer_order)), layer_order, fontsize=7, rotation=45 if len(layer_order) > 8 else 0)
         ax.set_yticks(np.arange(len(set_order)), set_order, fontsize=8)
         fig.colorbar(im, ax=ax, label="bits", shrink=0.9)
-    fig.savefig(path)
-    return Path(path)
+    return _save(fig, path)
 
 
 PLOTS = {
