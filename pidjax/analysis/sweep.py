@@ -358,7 +358,7 @@ def _bench(argv=None):
     c2 = rng.standard_normal((k, d)).astype(np.float32)
     embeddings = {}
     for layer in range(L):
-        s = 0.3 + 0.05 * layer
+        s = 0.5 + 0.25 * layer  # noise grows with depth until clusters blur
         e1 = c1[a1] * 0.4 + s * rng.standard_normal((n, d), dtype=np.float32)
         e2 = c2[a2] * 0.4 + s * rng.standard_normal((n, d), dtype=np.float32)
         embeddings[f"layer_{layer:02d}"] = (e1, e2)
