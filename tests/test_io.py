@@ -239,3 +239,19 @@ def test_files_larger_than_the_memory_limit_load_layer_by_layer(tmp_path):
     got = json.loads(out.stdout.strip().splitlines()[-1])
     assert got.pop("control") == "MemoryError"  # the file does not fit under the cap
     assert got == pytest.approx(sums)
+
+
+def test_folder_of_npy_files_as_written_by_the_streaming_recipe(tmp_path):
+    from numpy.lib.format import open_memmap
+
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        for m in ("text", "image"):
+            f = open_memmap(tmp_path / f"layer.{i:02d}.{m}.npy", mode="w+", dtype=np.float32, shape=(10, 3))
+            f[:] = rng.normal(size=(10, 3))
+            f.flush()
+            del f
+    np.save(tmp_path / "labels.npy", np.arange(10) % 2)
+    emb = load_embeddings(tmp_path)
+    assert list(emb.layers) == ["00", "01"] and emb.modalities == ("image", "text")
+    assert emb.label_sets["labels"].shape == (10,)
