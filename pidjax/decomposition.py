@@ -96,7 +96,7 @@ def decompose(
     *,
     tol: float | None = None,
     max_iters: int = 20_000,
-    method: str = "ipfp",
+    method: str = "newton",
     dtype=None,
     normalize: bool = False,
     return_q: bool = False,

@@ -205,7 +205,13 @@ def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
     return Solution(q, obj, gap, state.iterations, violation)
 
 
-SOLVERS = {"ipfp": solve_ipfp}
+def _solvers():
+    from pidjax.newton import solve_newton  # the module builds on this one
+
+    return {"newton": solve_newton, "ipfp": solve_ipfp}
+
+
+SOLVERS = _solvers()
 
 
 def solve_batch(P, tol, max_iters: int, method: str = "ipfp", check_every: int = 10) -> Solution:

@@ -42,22 +42,24 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("method", METHODS)
 @pytest.mark.parametrize("label,shape,alpha,zeros", CASES, ids=[c[0] for c in CASES])
-def test_agrees_with_cvxpy_reference_to_1e6_bits(label, shape, alpha, zeros):
+def test_agrees_with_cvxpy_reference_to_1e6_bits(label, shape, alpha, zeros, method):
     P = random_table(sum(shape), shape, alpha, zeros)
     ref = solve_cvxpy(P)
     assert ref["status"] in ("optimal", "optimal_inaccurate")
-    r = decompose(P, max_iters=200_000)  # plain IPFP crawls on boundary optima
+    r = decompose(P, method=method, max_iters=200_000)  # plain IPFP crawls on boundary optima
     assert bool(r.converged)
     ref_terms = [ref["redundancy"], ref["unique_1"], ref["unique_2"], ref["synergy"]]
     np.testing.assert_allclose(terms(r), ref_terms, atol=TOL)
     np.testing.assert_allclose(float(r.mutual_info_joint), ref["mi_joint"], atol=1e-12)
 
 
-def test_certified_bound_covers_the_true_error_at_a_loose_tolerance():
+@pytest.mark.parametrize("method", METHODS)
+def test_certified_bound_covers_the_true_error_at_a_loose_tolerance(method):
     P = random_table(11, (10, 10, 10))
     ref = solve_cvxpy(P)
-    r = decompose(P, tol=1e-3)
+    r = decompose(P, tol=1e-3, method=method)
     err = np.abs(terms(r) - [ref["redundancy"], ref["unique_1"], ref["unique_2"], ref["synergy"]])
     assert 1e-6 < float(r.bound) <= 1e-3  # a real, loose bound
     assert err.max() <= float(r.bound) + 1e-9
@@ -134,11 +136,12 @@ def test_nats_are_bits_times_ln2():
     np.testing.assert_allclose(terms(nats), terms(bits) * np.log(2), atol=1e-12)
 
 
-def test_non_convergence_is_flagged_and_warned():
+@pytest.mark.parametrize("method,cap", [("ipfp", 20), ("newton", 3)])
+def test_non_convergence_is_flagged_and_warned(method, cap):
     P = random_table(0, (10, 10, 10))
     with pytest.warns(RuntimeWarning, match="did not reach the certified tolerance"):
-        r = decompose(P, max_iters=20, check_every=10)
-    assert not bool(r.converged) and float(r.bound) > TOL and int(r.iterations) == 20
+        r = decompose(P, method=method, max_iters=cap, check_every=10)
+    assert not bool(r.converged) and float(r.bound) > TOL and int(r.iterations) == cap
 
 
 def test_no_warning_when_everything_converges():

@@ -1,0 +1,185 @@
+"""Second-order solver: a primal-dual interior-point Newton method for BROJA.
+
+The dual of the BROJA program (../PID_MATH.md) maximises ``G(a, b) = sum a P(x1,y) + sum b
+P(x2,y)`` subject to ``s(x1, x2) = logsumexp_y(a + b) <= 0`` on every possible pair; the
+primal plan is ``Q = w(x1, x2) * c(y | x1, x2)`` with ``c = softmax_y(a + b)`` and pair masses
+``w >= 0``. Optimality is: both marginals of ``Q`` match ``P`` and ``w * (-s) = 0``. This
+module applies Newton's method to those conditions with the complementarity relaxed to
+``w * (-s) = mu`` and ``mu`` shrunk by a fixed factor of the current average each step, keeping
+``w > 0`` and ``s < 0`` (fraction to the boundary, then backtracking on ``s``). Every iterate
+is therefore dual-feasible, and the certificate of :mod:`pidjax.solver` (rounded primal vs
+dual value) bounds the error of each PID term.
+
+The Newton system has ``(m + n) k`` unknowns once ``dw`` is eliminated. Its ``a``-block is
+block-diagonal (one ``k x k`` block per state of X1), so it is eliminated first and the Schur
+complement on the ``b``-block (``n k`` square, dense) is solved by Cholesky; the modality with
+fewer states is put on the ``b`` side. About 10-20 steps reach 1e-6 bits, interior or boundary
+optimum alike.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+from pidjax.solver import Solution, Support, certificate, masked_logsumexp, support_of
+
+_STEPS = tuple(0.5**i for i in range(16))  # backtracking factors, largest first
+_SIGMA = 0.3  # target complementarity as a fraction of the current average
+_BOUNDARY = 0.99  # fraction of the way to w = 0 a step may go
+_HIGHEST = lax.Precision.HIGHEST  # no reduced-precision (TF32-style) matmuls
+
+
+class NewtonState(NamedTuple):
+    a: jnp.ndarray  # (m, k) dual log-scalings of X1 rows
+    b: jnp.ndarray  # (n, k) dual log-scalings of X2 rows
+    w: jnp.ndarray  # (m, n) primal pair masses
+    gap: jnp.ndarray  # () certified gap of the iterate (nats)
+    iterations: jnp.ndarray
+
+
+def _pair_s(sup: Support, a, b):
+    return masked_logsumexp(a[:, None, :] + b[None, :, :], sup.cell, 2)
+
+
+def _schur_solve(sup: Support, q, gamma, c, g_a, g_b):
+    """Solve ``H d = g`` for ``H = sum_pairs [diag(q) + gamma c c']`` in the (a, b) layout.
+
+    Args:
+      q: (m, n, k) cell weights on the diagonal part of every pair's block.
+      gamma: (m, n) weight of the rank-one part ``c c'`` of every pair's block.
+      c: (m, n, k) per-pair vectors (the conditional ``Q(y | x1, x2)``).
+      g_a, g_b: (m, k) and (n, k) right-hand sides.
+
+    Returns:
+      ``(d_a, d_b)`` with unused coordinates zero; the label gauge is fixed to zero.
+    """
+    m, n, k = sup.cell.shape
+    dtype = q.dtype
+    mask_a = sup.log_p1 > -jnp.inf
+    mask_b = sup.log_p2 > -jnp.inf
+    outer = gamma[:, :, None, None] * c[:, :, :, None] * c[:, :, None, :]  # (m, n, k, k)
+    eye = jnp.eye(k, dtype=dtype)
+    h_ab = outer + q[:, :, :, None] * eye  # coupling block of pair (i, j)
+    # Unused (state, label) coordinates do not enter the problem: pin them with a unit diagonal.
+    h_aa = outer.sum(1) + (q.sum(1) + jnp.where(mask_a, 0.0, 1.0))[:, :, None] * eye
+    h_bb = outer.sum(0) + (q.sum(0) + jnp.where(mask_b, 0.0, 1.0))[:, :, None] * eye
+    scale = jnp.max(jnp.abs(jnp.diagonal(h_aa, axis1=1, axis2=2)))
+    ridge = scale * jnp.finfo(dtype).eps * 16
+    chol_a = jnp.linalg.cholesky(h_aa + ridge * eye)
+
+    def solve_a(rhs):  # (m, k, r) -> H_aa^{-1} rhs, block by block
+        return jax.scipy.linalg.cho_solve((chol_a, True), rhs)
+
+    coupling = jnp.transpose(h_ab, (0, 2, 1, 3)).reshape(m, k, n * k)
+    x = solve_a(coupling)  # (m, k, n k)
+    schur = jax.scipy.linalg.block_diag(*[h_bb[j] for j in range(n)])
+    schur = schur - jnp.einsum("iyc,iyd->cd", coupling, x, precision=_HIGHEST)
+    # (a + t_y, b - t_y) changes nothing; a rank-k term along those null directions fixes it.
+    used = mask_b.astype(dtype)
+    gauge = jnp.einsum("jy,ly,yz->jylz", used, used, eye).reshape(n * k, n * k)
+    schur = schur + scale * gauge + ridge * jnp.eye(n * k, dtype=dtype)
+    y_a = solve_a(g_a[:, :, None])[:, :, 0]
+    rhs_b = g_b.reshape(n * k) - jnp.einsum("iyc,iy->c", coupling, y_a, precision=_HIGHEST)
+    d_b = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(schur), True), rhs_b)
+    d_a = y_a - jnp.einsum("iyc,c->iy", x, d_b, precision=_HIGHEST)
+    return jnp.where(mask_a, d_a, 0.0), jnp.where(mask_b, d_b.reshape(n, k), 0.0)
+
+
+def _pair_terms(sup: Support, a, b):
+    """``s`` (m, n) and the conditionals ``c = exp(a + b - s)`` (m, n, k) on the support."""
+    s = _pair_s(sup, a, b)
+    s_safe = jnp.where(sup.pair, s, 0.0)
+    c = jnp.where(sup.cell, jnp.exp(a[:, None, :] + b[None, :, :] - s_safe[:, :, None]), 0.0)
+    return s, c
+
+
+def _pair_terms(sup: Support, a, b):
+    """``s`` (m, n) and the conditionals ``c = exp(a + b - s)`` (m, n, k) on the support."""
+    s = _pair_s(sup, a, b)
+    s_safe = jnp.where(sup.pair, s, 0.0)
+    c = jnp.where(sup.cell, jnp.exp(a[:, None, :] + b[None, :, :] - s_safe[:, :, None]), 0.0)
+    return s, c
+
+
+def _certify(sup: Support, a, b, w):
+    """Certificate of the plan ``w * c(a, b)`` against the dual point ``(a, b)``."""
+    s = _pair_s(sup, a, b)
+    log_w = jnp.where(sup.pair, jnp.log(jnp.where(sup.pair, w, 1.0)) - jnp.where(sup.pair, s, 0.0), -jnp.inf)
+    alpha = jnp.where(sup.log_p1 > -jnp.inf, a, -jnp.inf)
+    beta = jnp.where(sup.log_p2 > -jnp.inf, b, -jnp.inf)
+    return certificate(sup, log_w, alpha, beta)
+
+
+def _init(sup: Support):
+    """Strictly feasible start: ``a = log P(y | x1) - 1``, ``b = 0`` (so ``s <= -1``), ``w`` centred."""
+    p_x1 = sup.p1.sum(1, keepdims=True)
+    a = jnp.where(sup.log_p1 > -jnp.inf, sup.log_p1 - jnp.log(jnp.where(p_x1 > 0, p_x1, 1.0)) - 1.0, 0.0)
+    b = jnp.zeros_like(sup.p2)
+    mu = 1.0 / jnp.maximum(sup.pair.sum(), 1).astype(a.dtype)
+    s = _pair_s(sup, a, b)
+    w = jnp.where(sup.pair, mu / jnp.where(sup.pair, -s, 1.0), 0.0)
+    return a, b, w
+
+
+def _step(sup: Support, a, b, w):
+    """One damped primal-dual Newton step; returns the new ``(a, b, w)``."""
+    s, c = _pair_terms(sup, a, b)
+    neg_s = jnp.where(sup.pair, -s, 1.0)
+    mu = _SIGMA * jnp.sum(jnp.where(sup.pair, w * neg_s, 0.0)) / jnp.maximum(sup.pair.sum(), 1)
+    # Eliminating dw from the linearised w * (-s) = mu leaves a system in (da, db) whose
+    # right-hand side is the marginal residual of the plan the target mu implies.
+    centred = jnp.where(sup.pair, mu / neg_s, 0.0)
+    implied = centred[:, :, None] * c
+    g_a = jnp.where(sup.log_p1 > -jnp.inf, sup.p1 - implied.sum(1), 0.0)
+    g_b = jnp.where(sup.log_p2 > -jnp.inf, sup.p2 - implied.sum(0), 0.0)
+    d_a, d_b = _schur_solve(sup, w[:, :, None] * c, w * (1.0 / neg_s - 1.0), c, g_a, g_b)
+    ds = jnp.sum(c * (d_a[:, None, :] + d_b[None, :, :]), -1)
+    d_w = jnp.where(sup.pair, centred - w + w * ds / neg_s, 0.0)
+    shrinking = sup.pair & (d_w < 0)
+    room = jnp.min(jnp.where(shrinking, w / jnp.where(shrinking, -d_w, 1.0), jnp.inf))
+    t_max = jnp.minimum(1.0, _BOUNDARY * room)
+    steps = t_max * jnp.asarray(_STEPS, a.dtype)
+
+    def feasible(t):
+        s_new = _pair_s(sup, a + t * d_a, b + t * d_b)
+        return jnp.all(jnp.where(sup.pair, s_new < 0, True))
+
+    ok = jnp.stack([feasible(t) for t in steps])
+    t = jnp.where(ok.any(), steps[jnp.argmax(ok)], 0.0)
+    return a + t * d_a, b + t * d_b, w + t * d_w
+
+
+def _solve(P, tol, max_iters: int) -> Solution:
+    sup = support_of(P)
+    a, b, w = _init(sup)
+
+    def cond(st: NewtonState):
+        return (st.gap > tol) & (st.iterations < max_iters)
+
+    def body(st: NewtonState):
+        a, b, w = _step(sup, st.a, st.b, st.w)
+        _, _, gap, _ = _certify(sup, a, b, w)
+        return NewtonState(a, b, w, gap, st.iterations + 1)
+
+    _, _, gap0, _ = _certify(sup, a, b, w)
+    state = lax.while_loop(cond, body, NewtonState(a, b, w, gap0, jnp.asarray(0, jnp.int32)))
+    q, obj, gap, violation = _certify(sup, state.a, state.b, state.w)
+    return Solution(q, obj, gap, state.iterations, violation)
+
+
+def solve_newton(P, tol, max_iters: int, check_every: int = 1) -> Solution:
+    """Primal-dual Newton for one table ``(m, n, k)`` until the certified gap <= ``tol`` (nats).
+
+    ``check_every`` is accepted for a common signature with IPFP; the gap is checked every
+    step since a step costs far more than a check.
+    """
+    del check_every
+    m, n, _ = P.shape
+    if n > m:  # the dense Schur complement goes on the modality with fewer states
+        sol = _solve(jnp.swapaxes(P, 0, 1), tol, max_iters)
+        return sol._replace(q=jnp.swapaxes(sol.q, 0, 1))
+    return _solve(P, tol, max_iters)
