@@ -95,14 +95,12 @@ plot_contribution(table, modalities=("modality 1", "modality 2"))
 demo_table = None
 if importlib.util.find_spec("pidjax.demo") is not None:
     from pidjax.demo import run_demo
-    from pidjax.report import read_json
 
     demo_dir = Path(tempfile.mkdtemp(prefix="pidjax-demo-"))
-    summary = run_demo(demo_dir, quick=True, seed=0)
-    found = sorted(demo_dir.rglob("results.json"))
-    if found:
-        demo_table = read_json(found[0])
-        print(f"report: {demo_dir / 'report.html'}")
+    demo = run_demo(demo_dir, quick=True, seed=0, progress=False)
+    demo_table = demo["table"]
+    print(f"held-out accuracy {demo['accuracy']:.3f}; report: {demo['report']}")
+    display(to_dataframe(demo_table)[["layer", "label_set", "redundancy", "unique_1", "unique_2", "synergy"]].round(3))  # noqa: F821
 else:
     print("pidjax.demo is not available in this installation")
 
