@@ -96,6 +96,8 @@ def _token_indices(tokens, n_tokens: int, where: str):
         idx = np.arange(n_tokens)[tokens]
     else:
         arr = np.asarray(tokens)
+        if arr.ndim == 0 and np.issubdtype(arr.dtype, np.integer):
+            arr = arr.reshape(1)  # one token, e.g. 0 for a [CLS] position
         if arr.ndim != 1:
             raise ValueError(f"{where}: a token mask or index list must be 1-D; got shape {arr.shape}")
         if arr.dtype == bool:
@@ -319,7 +321,7 @@ def extract_embeddings(
       layers: ``{layer name: (modality 1, modality 2)}``; each modality is a module path
         (``"blocks_1/0"``, ``"encoder.layers_2"``, or the path of a value the model sows) or
         ``(path, tokens)`` where ``tokens`` is a slice, a boolean mask over the token axis,
-        a list of token indices, or the name of a batch key holding an ``(B, T)``
+        a token index or a list of them, or the name of a batch key holding an ``(B, T)``
         per-example token mask. The two modalities may name the same module with different
         tokens (a single-stream model over concatenated tokens).
       variables: the linen module's variables.
