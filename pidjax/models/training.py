@@ -82,7 +82,7 @@ def train(model: TwoStreamTransformer, data, *, steps: int = 600, batch_size: in
         raise ValueError(f"labels must lie in [0, {c.n_classes}); got {int(data.y.min())}..{int(data.y.max())}")
     if steps < 1 or batch_size < 1 or learning_rate <= 0:
         raise ValueError("steps, batch_size and learning_rate must be positive")
-    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, min(50, steps), steps, learning_rate * 0.02)
+    schedule = optax.warmup_cosine_decay_schedule(0.0, learning_rate, min(50, steps // 5), steps, learning_rate * 0.02)
     tx = optax.adamw(schedule, weight_decay=weight_decay)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     opt_state = tx.init(params)
