@@ -9,12 +9,15 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 from pidjax._validate import check_joint, is_traced
 from pidjax.info import information_terms, unit_scale
 from pidjax.solver import SOLVERS, solve_batch
 
 METHODS = tuple(SOLVERS)
+DEFAULT_MAX_ITERS = {"newton": 200, "ipfp": 20_000}
+MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call (auto chunking)
 
 
 class PIDResult(NamedTuple):
@@ -68,11 +71,23 @@ def default_tol(dtype) -> float:
     return 1e-6 if jnp.dtype(dtype) == jnp.float64 else 1e-4
 
 
+def _with_envelope_gradient(P, sol):
+    """``f(Q*)`` whose derivative in ``P`` is the envelope ``a(x1, y) + b(x2, y)``.
+
+    The optimal value of the BROJA program depends on ``P`` only through the marginals in its
+    constraints, so by the envelope theorem its gradient is the optimal dual point; no
+    iteration is differentiated. The value is the solver's, unchanged.
+    """
+    grad = sol.dual_a[:, :, None, :] + sol.dual_b[:, None, :, :]  # (B, m, n, k)
+    grad = lax.stop_gradient(grad)
+    return lax.stop_gradient(sol.objective) + jnp.sum(grad * (P - lax.stop_gradient(P)), axis=(-3, -2, -1))
+
+
 @partial(jax.jit, static_argnames=("max_iters", "method", "check_every", "return_q", "unit"))
 def _decompose_flat(P, tol_nats, max_iters, method, check_every, return_q, unit):
-    sol = solve_batch(P, tol_nats, max_iters, method, check_every)
+    sol = solve_batch(lax.stop_gradient(P), tol_nats, max_iters, method, check_every)
     info = information_terms(P, unit="nats")
-    i_q = info.entropy_y + sol.objective  # I_Q(X1, X2; Y), the minimised co-information term
+    i_q = info.entropy_y + _with_envelope_gradient(P, sol)  # I_Q*(X1, X2; Y)
     scale = unit_scale(unit)
     redundancy = info.mutual_info_1 + info.mutual_info_2 - i_q
     return PIDResult(
@@ -91,17 +106,61 @@ def _decompose_flat(P, tol_nats, max_iters, method, check_every, return_q, unit)
     )
 
 
+def auto_batch_size(table_shape, dtype, budget_bytes: int = MEMORY_BUDGET) -> int:
+    """Tables per compiled call that keep the solver's working set within ``budget_bytes``.
+
+    The estimate counts the Newton system (the dense ``min(m, n) k`` square Schur complement
+    and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays.
+    """
+    m, n, k = table_shape
+    side = min(m, n) * k
+    per_table = jnp.dtype(dtype).itemsize * (6 * side * side + 6 * m * n * k * k + 40 * m * n * k)
+    return int(max(1, budget_bytes // per_table))
+
+
+def _place(flat, multiple: int):
+    """Pad the batch to a multiple of the device count and shard it over the devices."""
+    devices = jax.devices()
+    pad = (-flat.shape[0]) % multiple
+    if pad:
+        flat = jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (pad, *flat.shape[1:]))])
+    if len(devices) > 1:
+        mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+        flat = jax.device_put(flat, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")))
+    return flat
+
+
+def _run_chunks(flat, batch_size: int, solve):
+    """Apply ``solve`` to equal-sized chunks of ``flat`` (one compilation), then join them."""
+    total = flat.shape[0]
+    n_dev = len(jax.devices())
+    size = min(batch_size, total)
+    size = max(n_dev, size - size % n_dev) if n_dev > 1 else size
+    parts = []
+    for start in range(0, total, size):
+        chunk = flat[start : start + size]
+        used = chunk.shape[0]
+        if used < size and start > 0:  # pad the tail to the common size: no recompilation
+            chunk = jnp.concatenate([chunk, jnp.broadcast_to(chunk[:1], (size - used, *chunk.shape[1:]))])
+        out = solve(_place(chunk, n_dev))
+        parts.append(jax.tree_util.tree_map(lambda x, u=used: x[:u], out))
+    if len(parts) == 1:
+        return parts[0]
+    return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
+
+
 def decompose(
     P,
     *,
     tol: float | None = None,
-    max_iters: int = 20_000,
+    max_iters: int | None = None,
     method: str = "newton",
     dtype=None,
     normalize: bool = False,
     return_q: bool = False,
     unit: str = "bits",
     check_every: int = 10,
+    batch_size: int | None = None,
 ) -> PIDResult:
     """BROJA partial information decomposition of joint tables ``P(x1, x2, y)``.
 
@@ -111,16 +170,23 @@ def decompose(
         table summing to 1. Zeros are handled exactly.
       tol: certified error target for every term, in ``unit`` (default 1e-6 bits in float64,
         1e-4 bits in float32).
-      max_iters: cap on outer iterations per table.
+      max_iters: cap on iterations per table (default :data:`DEFAULT_MAX_ITERS` of the method:
+        Newton steps for "newton", outer steps for "ipfp").
       method: solver, one of :data:`METHODS`.
       dtype: float32 or float64 (default float64 when ``jax_enable_x64`` is on).
       normalize: rescale each table to sum to 1 instead of rejecting one that does not.
       return_q: also return the optimal plan ``q``, shape ``(..., m, n, k)``.
       unit: "bits" (default) or "nats".
-      check_every: outer iterations between certificate checks.
+      check_every: outer iterations between certificate checks (IPFP).
+      batch_size: tables per compiled call; larger batches are processed in chunks of this
+        size (default: :func:`auto_batch_size`, a 2 GiB working set). With several devices
+        each chunk is sharded over all of them along the batch axis.
 
     Returns:
-      A :class:`PIDResult` whose fields have the batch shape ``P.shape[:-3]``.
+      A :class:`PIDResult` whose fields have the batch shape ``P.shape[:-3]``. The four terms
+      and the mutual informations are differentiable in ``P`` (``jax.grad``): the optimal value
+      is differentiated by the envelope theorem through the dual point, not through the
+      iterations, so gradients are as accurate as the certified solution.
 
     Raises:
       ValueError: bad input (shape, sign, NaN/inf, all-zero table, sum off 1, unknown method or
@@ -139,6 +205,8 @@ def decompose(
     if method not in SOLVERS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     scale = unit_scale(unit)
+    if max_iters is None:
+        max_iters = DEFAULT_MAX_ITERS[method]
     if int(max_iters) < 1 or int(check_every) < 1:
         raise ValueError(f"max_iters and check_every must be >= 1; got {max_iters} and {check_every}")
     dtype = resolve_dtype(dtype)
@@ -152,7 +220,19 @@ def decompose(
     arr = jnp.asarray(arr, dtype)
     batch, table = arr.shape[:-3], arr.shape[-3:]
     flat = arr.reshape((-1, *table))
-    out = _decompose_flat(flat, jnp.asarray(tol / scale, dtype), int(max_iters), method, int(check_every), bool(return_q), unit)
+    tol_nats = jnp.asarray(tol / scale, dtype)
+
+    def solve(chunk):
+        return _decompose_flat(chunk, tol_nats, int(max_iters), method, int(check_every), bool(return_q), unit)
+
+    if traced:  # inside a user's transformation: one call, the caller controls placement
+        out = solve(flat)
+    else:
+        if batch_size is None:
+            batch_size = auto_batch_size(table, dtype)
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be >= 1; got {batch_size}")
+        out = _run_chunks(flat, int(batch_size), solve)
     out = jax.tree_util.tree_map(lambda x: x.reshape(batch + x.shape[1:]), out)
     if not traced:
         converged = np.asarray(out.converged)

@@ -14,7 +14,9 @@ The Newton system has ``(m + n) k`` unknowns once ``dw`` is eliminated. Its ``a`
 block-diagonal (one ``k x k`` block per state of X1), so it is eliminated first and the Schur
 complement on the ``b``-block (``n k`` square, dense) is solved by Cholesky; the modality with
 fewer states is put on the ``b`` side. About 10-20 steps reach 1e-6 bits, interior or boundary
-optimum alike.
+optimum alike. When the gap stops falling (tiny masses whose dual coordinates run off to minus
+infinity), the run is finished by IPFP warm-started at the Newton point; the reported
+``iterations`` count both kinds of step.
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from pidjax.solver import Solution, Support, certificate, masked_logsumexp, support_of
+from pidjax.solver import Solution, SolverState, Support, certificate, ipfp_loop, masked_logsumexp, support_of
 
-_STEPS = tuple(0.5**i for i in range(16))  # backtracking factors, largest first
+_MAX_HALVINGS = 30  # backtracking halvings of a step before giving up on it
 _SIGMA = 0.3  # target complementarity as a fraction of the current average
 _BOUNDARY = 0.99  # fraction of the way to w = 0 a step may go
 _HIGHEST = lax.Precision.HIGHEST  # no reduced-precision (TF32-style) matmuls
+_PATIENCE = 10  # Newton steps without a 1% gap decrease before handing over to IPFP
+POLISH_ITERS = 5000  # cap on the IPFP steps that finish a stalled Newton run
 
 
 class NewtonState(NamedTuple):
@@ -39,6 +43,8 @@ class NewtonState(NamedTuple):
     w: jnp.ndarray  # (m, n) primal pair masses
     gap: jnp.ndarray  # () certified gap of the iterate (nats)
     iterations: jnp.ndarray
+    best: jnp.ndarray  # () smallest gap seen
+    idle: jnp.ndarray  # () steps since the gap last fell below 0.99 * best
 
 
 def _pair_s(sup: Support, a, b):
@@ -69,23 +75,24 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b):
     h_bb = outer.sum(0) + (q.sum(0) + jnp.where(mask_b, 0.0, 1.0))[:, :, None] * eye
     scale = jnp.max(jnp.abs(jnp.diagonal(h_aa, axis1=1, axis2=2)))
     ridge = scale * jnp.finfo(dtype).eps * 16
-    chol_a = jnp.linalg.cholesky(h_aa + ridge * eye)
-
-    def solve_a(rhs):  # (m, k, r) -> H_aa^{-1} rhs, block by block
-        return jax.scipy.linalg.cho_solve((chol_a, True), rhs)
-
+    # Explicit k x k inverses: on CPU one batched inverse and plain matmuls beat per-block
+    # triangular solves by a wide margin, and any inaccuracy only slows Newton, never the
+    # certificate.
+    inv_a = jnp.linalg.inv(h_aa + ridge * eye)  # (m, k, k)
     coupling = jnp.transpose(h_ab, (0, 2, 1, 3)).reshape(m, k, n * k)
-    x = solve_a(coupling)  # (m, k, n k)
+    x = jnp.matmul(inv_a, coupling, precision=_HIGHEST)  # (m, k, n k)
+    flat_c = coupling.reshape(m * k, n * k)
     schur = jax.scipy.linalg.block_diag(*[h_bb[j] for j in range(n)])
-    schur = schur - jnp.einsum("iyc,iyd->cd", coupling, x, precision=_HIGHEST)
+    schur = schur - jnp.matmul(flat_c.T, x.reshape(m * k, n * k), precision=_HIGHEST)
     # (a + t_y, b - t_y) changes nothing; a rank-k term along those null directions fixes it.
     used = mask_b.astype(dtype)
     gauge = jnp.einsum("jy,ly,yz->jylz", used, used, eye).reshape(n * k, n * k)
     schur = schur + scale * gauge + ridge * jnp.eye(n * k, dtype=dtype)
-    y_a = solve_a(g_a[:, :, None])[:, :, 0]
-    rhs_b = g_b.reshape(n * k) - jnp.einsum("iyc,iy->c", coupling, y_a, precision=_HIGHEST)
-    d_b = jax.scipy.linalg.cho_solve((jnp.linalg.cholesky(schur), True), rhs_b)
-    d_a = y_a - jnp.einsum("iyc,c->iy", x, d_b, precision=_HIGHEST)
+    y_a = jnp.matmul(inv_a, g_a[:, :, None], precision=_HIGHEST)[:, :, 0]
+    rhs_b = g_b.reshape(n * k) - jnp.matmul(flat_c.T, y_a.reshape(m * k), precision=_HIGHEST)
+    chol_s = jnp.linalg.cholesky(schur)
+    d_b = jax.scipy.linalg.cho_solve((chol_s, True), rhs_b[:, None])[:, 0]
+    d_a = y_a - jnp.matmul(x, d_b, precision=_HIGHEST)
     return jnp.where(mask_a, d_a, 0.0), jnp.where(mask_b, d_b.reshape(n, k), 0.0)
 
 
@@ -105,13 +112,18 @@ def _pair_terms(sup: Support, a, b):
     return s, c
 
 
-def _certify(sup: Support, a, b, w):
-    """Certificate of the plan ``w * c(a, b)`` against the dual point ``(a, b)``."""
+def _as_scalings(sup: Support, a, b, w):
+    """The plan ``w * c(a, b)`` in the IPFP form ``exp(log_a + alpha + beta)``."""
     s = _pair_s(sup, a, b)
-    log_w = jnp.where(sup.pair, jnp.log(jnp.where(sup.pair, w, 1.0)) - jnp.where(sup.pair, s, 0.0), -jnp.inf)
+    log_a = jnp.where(sup.pair, jnp.log(jnp.where(sup.pair, w, 1.0)) - jnp.where(sup.pair, s, 0.0), -jnp.inf)
     alpha = jnp.where(sup.log_p1 > -jnp.inf, a, -jnp.inf)
     beta = jnp.where(sup.log_p2 > -jnp.inf, b, -jnp.inf)
-    return certificate(sup, log_w, alpha, beta)
+    return log_a, alpha, beta
+
+
+def _certify(sup: Support, a, b, w):
+    """Certificate of the plan ``w * c(a, b)`` against the dual point ``(a, b)``."""
+    return certificate(sup, *_as_scalings(sup, a, b, w))
 
 
 def _init(sup: Support):
@@ -142,15 +154,31 @@ def _step(sup: Support, a, b, w):
     shrinking = sup.pair & (d_w < 0)
     room = jnp.min(jnp.where(shrinking, w / jnp.where(shrinking, -d_w, 1.0), jnp.inf))
     t_max = jnp.minimum(1.0, _BOUNDARY * room)
-    steps = t_max * jnp.asarray(_STEPS, a.dtype)
 
-    def feasible(t):
+    def infeasible(t):
         s_new = _pair_s(sup, a + t * d_a, b + t * d_b)
-        return jnp.all(jnp.where(sup.pair, s_new < 0, True))
+        return jnp.any(jnp.where(sup.pair, s_new >= 0, False))
 
-    ok = jnp.stack([feasible(t) for t in steps])
-    t = jnp.where(ok.any(), steps[jnp.argmax(ok)], 0.0)
-    return a + t * d_a, b + t * d_b, w + t * d_w
+    # Backtrack only while needed: most steps are feasible at once, and under vmap a loop
+    # costs what its slowest member needs, not a fixed number of trials.
+    def halve(carry):
+        t, tries = carry
+        return t * 0.5, tries + 1
+
+    def keep_going(carry):
+        t, tries = carry
+        return (tries < _MAX_HALVINGS) & infeasible(t)
+
+    t, tries = lax.while_loop(keep_going, halve, (t_max, jnp.asarray(0, jnp.int32)))
+    t = jnp.where(infeasible(t), 0.0, t)
+    a_new, b_new, w_new = a + t * d_a, b + t * d_b, w + t * d_w
+    # A step spoiled by round-off (a singular system near the end of a long run) is refused:
+    # the iterate then stalls and the run is finished by IPFP instead of returning NaN.
+    sound = (
+        jnp.all(jnp.isfinite(a_new)) & jnp.all(jnp.isfinite(b_new))
+        & jnp.all(jnp.where(sup.pair, jnp.isfinite(w_new) & (w_new > 0), True))
+    )
+    return jnp.where(sound, a_new, a), jnp.where(sound, b_new, b), jnp.where(sound, w_new, w)
 
 
 def _solve(P, tol, max_iters: int) -> Solution:
@@ -158,17 +186,26 @@ def _solve(P, tol, max_iters: int) -> Solution:
     a, b, w = _init(sup)
 
     def cond(st: NewtonState):
-        return (st.gap > tol) & (st.iterations < max_iters)
+        return (st.gap > tol) & (st.iterations < max_iters) & (st.idle < _PATIENCE)
 
     def body(st: NewtonState):
         a, b, w = _step(sup, st.a, st.b, st.w)
-        _, _, gap, _ = _certify(sup, a, b, w)
-        return NewtonState(a, b, w, gap, st.iterations + 1)
+        gap = _certify(sup, a, b, w).gap
+        progress = gap < 0.99 * st.best
+        return NewtonState(
+            a, b, w, gap, st.iterations + 1, jnp.minimum(gap, st.best), jnp.where(progress, 0, st.idle + 1)
+        )
 
-    _, _, gap0, _ = _certify(sup, a, b, w)
-    state = lax.while_loop(cond, body, NewtonState(a, b, w, gap0, jnp.asarray(0, jnp.int32)))
-    q, obj, gap, violation = _certify(sup, state.a, state.b, state.w)
-    return Solution(q, obj, gap, state.iterations, violation)
+    gap0 = _certify(sup, a, b, w).gap
+    zero = jnp.asarray(0, jnp.int32)
+    state = lax.while_loop(cond, body, NewtonState(a, b, w, gap0, zero, gap0, zero))
+    # A stall comes from coordinates whose optimal dual value is at minus infinity (labels a
+    # pair can carry only a vanishing mass of); IPFP warm-started at the Newton point
+    # finishes those. Members that converged skip this loop.
+    polish = SolverState(*_as_scalings(sup, state.a, state.b, state.w), state.gap, state.iterations)
+    stalled = state.idle >= _PATIENCE  # not merely out of steps: the cap is the user's
+    polish = ipfp_loop(sup, polish, tol, jnp.where(stalled, POLISH_ITERS, 0), 10)
+    return Solution.of(certificate(sup, polish.log_a, polish.alpha, polish.beta), polish.iterations)
 
 
 def solve_newton(P, tol, max_iters: int, check_every: int = 1) -> Solution:
@@ -181,5 +218,5 @@ def solve_newton(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     m, n, _ = P.shape
     if n > m:  # the dense Schur complement goes on the modality with fewer states
         sol = _solve(jnp.swapaxes(P, 0, 1), tol, max_iters)
-        return sol._replace(q=jnp.swapaxes(sol.q, 0, 1))
+        return sol._replace(q=jnp.swapaxes(sol.q, 0, 1), dual_a=sol.dual_b, dual_b=sol.dual_a)
     return _solve(P, tol, max_iters)

@@ -45,6 +45,17 @@ class SolverState(NamedTuple):
     iterations: jnp.ndarray  # () outer steps taken
 
 
+class Certificate(NamedTuple):
+    """A feasible plan and a dual-feasible point bracketing the optimum (nats)."""
+
+    q: jnp.ndarray  # (m, n, k) feasible up to rounding
+    objective: jnp.ndarray  # () f(q) = -H_q(Y | X1, X2) >= f(Q*)
+    gap: jnp.ndarray  # () f(q) - g(a, b) >= f(q) - f(Q*) >= 0
+    marginal_violation: jnp.ndarray  # () largest |q(xi, y) - P(xi, y)|
+    dual_a: jnp.ndarray  # (m, k) zero where P(x1, y) = 0
+    dual_b: jnp.ndarray  # (n, k) zero where P(x2, y) = 0
+
+
 class Solution(NamedTuple):
     """A feasible plan with its certificate, for one table (nats)."""
 
@@ -53,6 +64,13 @@ class Solution(NamedTuple):
     gap: jnp.ndarray  # () f(q) - dual bound >= f(q) - f(Q*) >= 0
     iterations: jnp.ndarray
     marginal_violation: jnp.ndarray
+    dual_a: jnp.ndarray  # (m, k) dual point of the certificate: d f(Q*) / d P(x1, x2, y)
+    dual_b: jnp.ndarray  # (n, k)   is dual_a(x1, y) + dual_b(x2, y) on the support
+
+    @classmethod
+    def of(cls, cert: Certificate, iterations):
+        """The solution reported for a final certificate."""
+        return cls(cert.q, cert.objective, cert.gap, iterations, cert.marginal_violation, cert.dual_a, cert.dual_b)
 
 
 def support_of(P) -> Support:
@@ -140,11 +158,36 @@ def dual_shifts(sup: Support, s, rounds: int = 4):
     return u, v
 
 
+def _raise_to_constraints(mask_rows, cell, a, b):
+    """Raise each ``a(i, y)``, label by label, as far as every pair constraint allows.
+
+    With the other coordinates fixed, ``logsumexp_y(a + b) <= 0`` on pair ``(i, j)`` caps
+    ``a(i, y)`` at ``log(1 - sum_{y' != y} exp(a(i,y') + b(j,y'))) - b(j, y)``; the rows of one
+    label share no constraint, so a whole label is updated at once. Coordinates whose optimal
+    value is at minus infinity (tiny masses the plan cannot carry) would otherwise cost the
+    bound ``|a| * P(x1, y)``. ``cell`` is (m, n, k); ``a`` is (m, k), ``b`` is (n, k).
+    """
+    k = a.shape[1]
+    labels = jnp.arange(k)
+
+    def one_label(y, a):
+        z = jnp.where(cell, a[:, None, :] + b[None, :, :], -jnp.inf)
+        others = masked_logsumexp(z, cell & (labels != y)[None, None, :], 2)  # (m, n)
+        room = jnp.log(-jnp.expm1(jnp.minimum(others, 0.0)))  # log(1 - exp(others))
+        caps = jnp.where(cell[:, :, y], room - b[None, :, y], jnp.inf)
+        new = jnp.min(caps, axis=1)
+        keep = mask_rows[:, y] & jnp.isfinite(new)
+        return a.at[:, y].set(jnp.where(keep, new, a[:, y]))
+
+    return lax.fori_loop(0, k, one_label, a)
+
+
 def certificate(sup: Support, log_a, alpha, beta):
-    """Feasible plan, its objective and the certified gap to the optimum (nats).
+    """Feasible plan, its objective, the certified gap to the optimum (nats) and the dual point.
 
     The dual point is ``a = alpha - u(x1)``, ``b = beta - v(x2)`` with the shifts of
-    :func:`dual_shifts`, which satisfies ``logsumexp_y(a + b) <= 0`` on every pair, so ``g(a, b) = sum a P(x1,y) + sum b P(x2,y)``
+    :func:`dual_shifts`, raised coordinate-wise by :func:`_raise_to_constraints`; it satisfies
+    ``logsumexp_y(a + b) <= 0`` on every pair, so ``g(a, b) = sum a P(x1,y) + sum b P(x2,y)``
     is a lower bound on ``f(Q*)``. The gap ``f(q) - g`` is summed cell by cell, which keeps its
     rounding error at the level of the gap rather than of ``f``.
     """
@@ -153,6 +196,8 @@ def certificate(sup: Support, log_a, alpha, beta):
     u, v = dual_shifts(sup, _pair_log_mass(sup, alpha, beta))
     a = jnp.where(sup.log_p1 > -jnp.inf, alpha - u[:, None], 0.0)
     b = jnp.where(sup.log_p2 > -jnp.inf, beta - v[:, None], 0.0)
+    a = _raise_to_constraints(sup.log_p1 > -jnp.inf, sup.cell, a, b)
+    b = _raise_to_constraints(sup.log_p2 > -jnp.inf, jnp.swapaxes(sup.cell, 0, 1), b, a)
     q_pair = q.sum(-1)
     log_cond = jnp.log(jnp.where(q > 0, q, 1.0)) - jnp.log(jnp.where(q_pair > 0, q_pair, 1.0))[:, :, None]
     per_cell = jnp.where(q > 0, q * (log_cond - a[:, None, :] - b[None, :, :]), 0.0)
@@ -161,7 +206,8 @@ def certificate(sup: Support, log_a, alpha, beta):
     residual = jnp.sum(a * (q1 - sup.p1)) + jnp.sum(b * (q2 - sup.p2))
     gap = jnp.maximum(jnp.sum(per_cell) + residual, 0.0)
     violation = jnp.maximum(jnp.max(jnp.abs(q1 - sup.p1)), jnp.max(jnp.abs(q2 - sup.p2)))
-    return q, objective(q), gap, violation
+    gap = jnp.where(jnp.isnan(gap), jnp.inf, gap)  # never report NaN as a bound
+    return Certificate(q, objective(q), gap, violation, a, b)
 
 
 def init_state(sup: Support) -> SolverState:
@@ -171,6 +217,27 @@ def init_state(sup: Support) -> SolverState:
     beta0 = jnp.where(sup.log_p2 > -jnp.inf, 0.0, -jnp.inf).astype(dtype)
     alpha, beta = _sinkhorn_sweep(sup, log_a, beta0)
     return SolverState(log_a, alpha, beta, jnp.asarray(jnp.inf, dtype), jnp.asarray(0, jnp.int32))
+
+
+def ipfp_loop(sup: Support, state: SolverState, tol, max_iters, check_every: int) -> SolverState:
+    """Run IPFP from ``state`` until its certified gap <= ``tol`` or ``max_iters`` more steps.
+
+    ``max_iters`` may be traced (a per-member budget under ``vmap``).
+    """
+    stop = state.iterations + max_iters
+
+    def cond(st: SolverState):
+        return (st.gap > tol) & (st.iterations < stop)
+
+    def body(st: SolverState):
+        def step(_, carry):
+            return ipfp_step(sup, *carry)
+
+        log_a, alpha, beta = lax.fori_loop(0, check_every, step, (st.log_a, st.alpha, st.beta))
+        gap = certificate(sup, log_a, alpha, beta).gap
+        return SolverState(log_a, alpha, beta, gap, st.iterations + check_every)
+
+    return lax.while_loop(cond, body, state)
 
 
 def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
@@ -186,23 +253,10 @@ def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
       A :class:`Solution` (nats). Under ``vmap`` a member whose gap is met stops changing.
     """
     sup = support_of(P)
-
-    def cond(state: SolverState):
-        return (state.gap > tol) & (state.iterations < max_iters)
-
-    def body(state: SolverState):
-        def step(_, carry):
-            return ipfp_step(sup, *carry)
-
-        log_a, alpha, beta = lax.fori_loop(0, check_every, step, (state.log_a, state.alpha, state.beta))
-        _, _, gap, _ = certificate(sup, log_a, alpha, beta)
-        return SolverState(log_a, alpha, beta, gap, state.iterations + check_every)
-
     state = init_state(sup)
-    _, _, gap0, _ = certificate(sup, state.log_a, state.alpha, state.beta)
-    state = lax.while_loop(cond, body, state._replace(gap=gap0))
-    q, obj, gap, violation = certificate(sup, state.log_a, state.alpha, state.beta)
-    return Solution(q, obj, gap, state.iterations, violation)
+    gap0 = certificate(sup, state.log_a, state.alpha, state.beta).gap
+    state = ipfp_loop(sup, state._replace(gap=gap0), tol, max_iters, check_every)
+    return Solution.of(certificate(sup, state.log_a, state.alpha, state.beta), state.iterations)
 
 
 def _solvers():

@@ -61,7 +61,11 @@ def test_batched_equals_one_at_a_time(tabs):
     tabs = [t for t in tabs if t.shape == shape]
     batched = decompose(np.stack(tabs))
     for i, t in enumerate(tabs):
-        np.testing.assert_allclose(terms(batched)[i], terms(decompose(t)), atol=1e-12)
+        alone = decompose(t)
+        # Batched linear algebra may round differently, so iterates can differ slightly;
+        # both answers are certified, so they agree within the two bounds.
+        slack = float(batched.bound[i] + alone.bound) + 1e-12
+        np.testing.assert_allclose(terms(batched)[i], terms(alone), atol=slack)
 
 
 @given(tables(), st.sampled_from([1e-2, 1e-3, 1e-4]))
