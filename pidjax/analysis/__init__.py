@@ -46,6 +46,7 @@ from pidjax.analysis.labels import (
     labels_from_ground_truth,
     labels_from_predictions,
 )
+from pidjax.analysis.multimodal import multimodal_codes, multimodal_sweep
 from pidjax.analysis.profiles import sample_profiles
 from pidjax.analysis.sweep import PIDTable, layer_sweep, sweep_codes, to_dataframe
 
@@ -61,6 +62,8 @@ __all__ = [
     "labels_from_ground_truth",
     "labels_from_predictions",
     "layer_sweep",
+    "multimodal_codes",
+    "multimodal_sweep",
     "permuted_labels",
     "sample_profiles",
     "sweep_codes",
