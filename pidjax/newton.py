@@ -67,7 +67,7 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b):
     dtype = q.dtype
     mask_a = sup.log_p1 > -jnp.inf
     mask_b = sup.log_p2 > -jnp.inf
-    outer = gamma[:, :, None, None] * c[:, :, :, None] * c[:, :, None, :]  # (m, n, k, k)
+    outer = _flush(gamma[:, :, None, None] * c[:, :, :, None] * c[:, :, None, :])  # (m, n, k, k)
     eye = jnp.eye(k, dtype=dtype)
     h_ab = outer + q[:, :, :, None] * eye  # coupling block of pair (i, j)
     # Unused (state, label) coordinates do not enter the problem: pin them with a unit diagonal.
@@ -96,12 +96,15 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b):
     return jnp.where(mask_a, d_a, 0.0), jnp.where(mask_b, d_b.reshape(n, k), 0.0)
 
 
-def _pair_terms(sup: Support, a, b):
-    """``s`` (m, n) and the conditionals ``c = exp(a + b - s)`` (m, n, k) on the support."""
-    s = _pair_s(sup, a, b)
-    s_safe = jnp.where(sup.pair, s, 0.0)
-    c = jnp.where(sup.cell, jnp.exp(a[:, None, :] + b[None, :, :] - s_safe[:, :, None]), 0.0)
-    return s, c
+def _flush(x):
+    """Zero entries below the square root of the smallest normal number.
+
+    Sparse tables drive some conditionals and pair masses towards zero; their products would
+    be subnormal numbers, which CPUs handle tens of times more slowly. Values this small carry
+    no weight in the Newton system, and the certificate does not depend on them.
+    """
+    floor = jnp.sqrt(jnp.finfo(x.dtype).tiny)
+    return jnp.where(jnp.abs(x) < floor, 0.0, x)
 
 
 def _pair_terms(sup: Support, a, b):
@@ -109,7 +112,26 @@ def _pair_terms(sup: Support, a, b):
     s = _pair_s(sup, a, b)
     s_safe = jnp.where(sup.pair, s, 0.0)
     c = jnp.where(sup.cell, jnp.exp(a[:, None, :] + b[None, :, :] - s_safe[:, :, None]), 0.0)
-    return s, c
+    return s, _flush(c)
+
+
+def _flush(x):
+    """Zero entries below the square root of the smallest normal number.
+
+    Sparse tables drive some conditionals and pair masses towards zero; their products would
+    be subnormal numbers, which CPUs handle tens of times more slowly. Values this small carry
+    no weight in the Newton system, and the certificate does not depend on them.
+    """
+    floor = jnp.sqrt(jnp.finfo(x.dtype).tiny)
+    return jnp.where(jnp.abs(x) < floor, 0.0, x)
+
+
+def _pair_terms(sup: Support, a, b):
+    """``s`` (m, n) and the conditionals ``c = exp(a + b - s)`` (m, n, k) on the support."""
+    s = _pair_s(sup, a, b)
+    s_safe = jnp.where(sup.pair, s, 0.0)
+    c = jnp.where(sup.cell, jnp.exp(a[:, None, :] + b[None, :, :] - s_safe[:, :, None]), 0.0)
+    return s, _flush(c)
 
 
 def _as_scalings(sup: Support, a, b, w):
@@ -148,7 +170,8 @@ def _step(sup: Support, a, b, w):
     implied = centred[:, :, None] * c
     g_a = jnp.where(sup.log_p1 > -jnp.inf, sup.p1 - implied.sum(1), 0.0)
     g_b = jnp.where(sup.log_p2 > -jnp.inf, sup.p2 - implied.sum(0), 0.0)
-    d_a, d_b = _schur_solve(sup, w[:, :, None] * c, w * (1.0 / neg_s - 1.0), c, g_a, g_b)
+    w_eff = _flush(w)
+    d_a, d_b = _schur_solve(sup, _flush(w_eff[:, :, None] * c), _flush(w_eff * (1.0 / neg_s - 1.0)), c, g_a, g_b)
     ds = jnp.sum(c * (d_a[:, None, :] + d_b[None, :, :]), -1)
     d_w = jnp.where(sup.pair, centred - w + w * ds / neg_s, 0.0)
     shrinking = sup.pair & (d_w < 0)
