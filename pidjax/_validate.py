@@ -48,7 +48,10 @@ def check_joint(P, name: str = "P", normalize: bool = False, sum_tol: float = 1e
       ValueError: wrong rank, an empty axis, non-real dtype, NaN/inf or negative entries, an
         all-zero table, or a sum off 1 by more than ``sum_tol`` (with the amount).
     """
-    shape = tuple(np.shape(P))
+    try:
+        shape = tuple(np.shape(P))
+    except ValueError as exc:  # e.g. ragged nested lists
+        raise ValueError(f"{name} could not be read as an array: {exc}") from None
     if len(shape) < 3:
         raise ValueError(
             f"{name} must have shape (..., m, n, k) — states of X1, states of X2, labels — "
@@ -72,12 +75,16 @@ def check_joint(P, name: str = "P", normalize: bool = False, sum_tol: float = 1e
         raise ValueError(
             f"{name}{_where(idx[:-3])} has a negative entry {arr[idx]:g} at cell {tuple(int(i) for i in idx[-3:])}"
         )
-    totals = arr.sum(axis=(-3, -2, -1))
+    with np.errstate(over="ignore"):
+        totals = arr.sum(axis=(-3, -2, -1))
     if (totals <= 0).any():
         idx = tuple(np.argwhere(np.atleast_1d(totals <= 0))[0]) if totals.ndim else ()
         raise ValueError(f"{name}{_where(idx)} is all zeros: a joint distribution needs some mass")
     if normalize:
-        return arr / totals[..., None, None, None]
+        # Divide by the largest entry first so that a total beyond the float range still
+        # normalises (finite entries whose sum overflows).
+        arr = arr / arr.max(axis=(-3, -2, -1), keepdims=True)
+        return arr / arr.sum(axis=(-3, -2, -1), keepdims=True)
     off = np.abs(totals - 1.0)
     if (off > sum_tol).any():
         idx = tuple(np.argwhere(np.atleast_1d(off > sum_tol))[0]) if totals.ndim else ()
@@ -108,7 +115,7 @@ def check_codes(codes, name: str, size: int | None):
     if (arr < 0).any():
         idx = tuple(np.argwhere(arr < 0)[0])
         raise ValueError(f"{name}{_where(idx[:-1])} has a negative code {int(arr[idx])} at sample {int(idx[-1])}")
-    top = int(arr.max())
+    top = int(arr.max())  # a Python int: no overflow for uint64 codes
     if size is None:
         size = top + 1
     elif size < 1:

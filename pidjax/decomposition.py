@@ -86,6 +86,11 @@ def _with_envelope_gradient(P, sol):
 @partial(jax.jit, static_argnames=("max_iters", "method", "check_every", "return_q", "unit"))
 def _decompose_flat(P, tol_nats, max_iters, method, check_every, return_q, unit):
     sol = solve_batch(lax.stop_gradient(P), tol_nats, max_iters, method, check_every)
+    # Traced inputs skip the boundary checks; an invalid table is flagged here instead.
+    total = P.sum(axis=(-3, -2, -1))
+    sum_tol = 1e-6 if P.dtype == jnp.float64 else 1e-4
+    valid = jnp.all(jnp.isfinite(P) & (P >= 0), axis=(-3, -2, -1)) & (jnp.abs(total - 1.0) <= sum_tol)
+    sol = sol._replace(gap=jnp.where(valid, sol.gap, jnp.inf))
     info = information_terms(P, unit="nats")
     i_q = info.entropy_y + _with_envelope_gradient(P, sol)  # I_Q*(X1, X2; Y)
     scale = unit_scale(unit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from functools import partial
 
 import jax
@@ -63,7 +64,7 @@ def joint_distribution(x1, x2, y, *, sizes=None, weights=None, dtype=None):
             f"{arrays[0].shape}, {arrays[1].shape} and {arrays[2].shape}"
         )
     shape = arrays[0].shape
-    if int(np.prod(resolved, dtype=np.int64)) >= 2**31:
+    if math.prod(int(s) for s in resolved) >= 2**31:
         raise ValueError(f"sizes {tuple(resolved)} give more than 2**31 cells; reduce the numbers of states")
     if dtype is None:
         dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32

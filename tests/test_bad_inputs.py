@@ -78,8 +78,6 @@ def test_tiny_and_huge_scales_normalise_to_the_same_answer():
         assert np.allclose(values(decompose(distribution("and") * scale, normalize=True)), ref, atol=1e-9)
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug (kernel_bugs.md #1): a total that overflows to inf is "
-                   "normalised to an all-zero table and decomposed silently as zeros")
 def test_overflowing_total_is_rejected_not_decomposed_as_zeros():
     P = distribution("and") * 1.5e308 * 1.5  # every entry finite (5.6e307), the sum is not
     assert np.isfinite(P).all() and not np.isfinite(P.sum())
@@ -108,8 +106,6 @@ def test_a_modality_or_label_with_one_state_gives_zeros(shape):
     assert bool(res.converged) and np.allclose(values(res), 0.0, atol=1e-12)
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug (kernel_bugs.md #2): a ragged nested list raises numpy's "
-                   "message from np.shape, which does not name the argument P")
 def test_ragged_nested_list_error_names_the_argument():
     with pytest.raises(ValueError, match="P could not be read as an array"):
         decompose([[[0.5, 0.5]], [[1.0]]])
@@ -127,8 +123,6 @@ def test_nan_table_inside_jit_is_flagged_not_converged():
     assert not bool(res.converged)
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug (kernel_bugs.md #3): a negative table inside jit is "
-                   "decomposed as zeros with converged=True (no flag)")
 def test_negative_table_inside_jit_is_flagged_not_converged():
     res = jax.jit(lambda p: decompose(p))(-distribution("and"))
     assert not bool(res.converged)
@@ -137,8 +131,6 @@ def test_negative_table_inside_jit_is_flagged_not_converged():
 # --------------------------------------------------------------------------- sample codes
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug (kernel_bugs.md #4): sizes whose product overflows int64 "
-                   "raise a bare OverflowError instead of the 'more than 2**31 cells' ValueError")
 def test_sizes_whose_product_overflows_int64_are_a_value_error():
     with pytest.raises(ValueError, match="2\\*\\*31 cells"):
         joint_distribution([0], [0], [0], sizes=(2**21, 2**21, 2**22))
@@ -149,8 +141,6 @@ def test_huge_inferred_codes_are_rejected_before_allocating():
         joint_distribution(np.array([0, 2**40]), [0, 1], [0, 1])
 
 
-@pytest.mark.xfail(strict=True, reason="kernel bug (kernel_bugs.md #4): uint64 codes above 2**63 raise a bare "
-                   "OverflowError")
 def test_uint64_codes_beyond_int64_are_a_value_error():
     with pytest.raises(ValueError):
         joint_distribution(np.array([0, 2**63], np.uint64), [0, 1], [0, 1])
