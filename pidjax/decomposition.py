@@ -16,7 +16,7 @@ from pidjax.info import information_terms, unit_scale
 from pidjax.solver import SOLVERS, solve_batch
 
 METHODS = tuple(SOLVERS)
-DEFAULT_MAX_ITERS = {"newton": 200, "ipfp": 20_000}
+DEFAULT_MAX_ITERS = {"newton": 200, "ipfp": 20_000, "ipm": 100}
 MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call (auto chunking)
 
 
@@ -176,8 +176,10 @@ def decompose(
       tol: certified error target for every term, in ``unit`` (default 1e-6 bits in float64,
         1e-4 bits in float32).
       max_iters: cap on iterations per table (default :data:`DEFAULT_MAX_ITERS` of the method:
-        Newton steps for "newton", outer steps for "ipfp").
-      method: solver, one of :data:`METHODS`.
+        Newton steps for "newton" and "ipm", outer steps for "ipfp").
+      method: solver, one of :data:`METHODS`: "newton" (default; pair-barrier Newton with an
+        IPFP finish), "ipm" (cell-barrier interior point, float64 only), "ipfp" (plain
+        alternating minimisation, for comparison).
       dtype: float32 or float64 (default float64 when ``jax_enable_x64`` is on).
       normalize: rescale each table to sum to 1 instead of rejecting one that does not.
       return_q: also return the optimal plan ``q``, shape ``(..., m, n, k)``.
@@ -215,6 +217,11 @@ def decompose(
     if int(max_iters) < 1 or int(check_every) < 1:
         raise ValueError(f"max_iters and check_every must be >= 1; got {max_iters} and {check_every}")
     dtype = resolve_dtype(dtype)
+    if method == "ipm" and dtype != jnp.float64:
+        raise ValueError(
+            "method 'ipm' needs float64 (its central path runs below float32 resolution); "
+            "use method='newton' for float32"
+        )
     tol = default_tol(dtype) * unit_scale("bits") / scale if tol is None else float(tol)
     if not tol > 0:
         raise ValueError(f"tol must be positive; got {tol}")

@@ -51,7 +51,7 @@ def _pair_s(sup: Support, a, b):
     return masked_logsumexp(a[:, None, :] + b[None, :, :], sup.cell, 2)
 
 
-def _schur_solve(sup: Support, q, gamma, c, g_a, g_b):
+def _schur_solve(sup: Support, q, gamma, c, g_a, g_b, ridge=16.0):
     """Solve ``H d = g`` for ``H = sum_pairs [diag(q) + gamma c c']`` in the (a, b) layout.
 
     Args:
@@ -59,6 +59,8 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b):
       gamma: (m, n) weight of the rank-one part ``c c'`` of every pair's block.
       c: (m, n, k) per-pair vectors (the conditional ``Q(y | x1, x2)``).
       g_a, g_b: (m, k) and (n, k) right-hand sides.
+      ridge: diagonal regularisation in units of eps times the largest diagonal entry (may be
+        traced: a caller raises it to retry a step whose system lost definiteness to rounding).
 
     Returns:
       ``(d_a, d_b)`` with unused coordinates zero; the label gauge is fixed to zero.
@@ -74,9 +76,9 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b):
     h_aa = outer.sum(1) + (q.sum(1) + jnp.where(mask_a, 0.0, 1.0))[:, :, None] * eye
     h_bb = outer.sum(0) + (q.sum(0) + jnp.where(mask_b, 0.0, 1.0))[:, :, None] * eye
     scale = jnp.max(jnp.abs(jnp.diagonal(h_aa, axis1=1, axis2=2)))
-    ridge = scale * jnp.finfo(dtype).eps * 16
+    ridge = scale * jnp.finfo(dtype).eps * ridge
     # Explicit k x k inverses: on CPU one batched inverse and plain matmuls beat per-block
-    # triangular solves by a wide margin, and any inaccuracy only slows Newton, never the
+    # triangular solves by a wide margin, and any inaccuracy only slows the solver, never the
     # certificate.
     inv_a = jnp.linalg.inv(h_aa + ridge * eye)  # (m, k, k)
     coupling = jnp.transpose(h_ab, (0, 2, 1, 3)).reshape(m, k, n * k)
@@ -94,25 +96,6 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b):
     d_b = jax.scipy.linalg.cho_solve((chol_s, True), rhs_b[:, None])[:, 0]
     d_a = y_a - jnp.matmul(x, d_b, precision=_HIGHEST)
     return jnp.where(mask_a, d_a, 0.0), jnp.where(mask_b, d_b.reshape(n, k), 0.0)
-
-
-def _flush(x):
-    """Zero entries below the square root of the smallest normal number.
-
-    Sparse tables drive some conditionals and pair masses towards zero; their products would
-    be subnormal numbers, which CPUs handle tens of times more slowly. Values this small carry
-    no weight in the Newton system, and the certificate does not depend on them.
-    """
-    floor = jnp.sqrt(jnp.finfo(x.dtype).tiny)
-    return jnp.where(jnp.abs(x) < floor, 0.0, x)
-
-
-def _pair_terms(sup: Support, a, b):
-    """``s`` (m, n) and the conditionals ``c = exp(a + b - s)`` (m, n, k) on the support."""
-    s = _pair_s(sup, a, b)
-    s_safe = jnp.where(sup.pair, s, 0.0)
-    c = jnp.where(sup.cell, jnp.exp(a[:, None, :] + b[None, :, :] - s_safe[:, :, None]), 0.0)
-    return s, _flush(c)
 
 
 def _flush(x):

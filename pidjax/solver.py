@@ -183,16 +183,23 @@ def _raise_to_constraints(mask_rows, cell, a, b):
 
 
 def certificate(sup: Support, log_a, alpha, beta):
+    """:func:`certify` the scaling-form plan ``exp(log_a + alpha + beta)`` against ``(alpha, beta)``."""
+    q = jnp.where(sup.cell, jnp.exp(log_a[:, :, None] + alpha[:, None, :] + beta[None, :, :]), 0.0)
+    return certify(sup, q, alpha, beta)
+
+
+def certify(sup: Support, q, alpha, beta):
     """Feasible plan, its objective, the certified gap to the optimum (nats) and the dual point.
 
-    The dual point is ``a = alpha - u(x1)``, ``b = beta - v(x2)`` with the shifts of
+    ``q`` (m, n, k) is any non-negative plan on the support (rounded onto the feasible set
+    here); ``alpha`` (m, k) and ``beta`` (n, k) are any log-scalings. The dual point is
+    ``a = alpha - u(x1)``, ``b = beta - v(x2)`` with the shifts of
     :func:`dual_shifts`, raised coordinate-wise by :func:`_raise_to_constraints`; it satisfies
     ``logsumexp_y(a + b) <= 0`` on every pair, so ``g(a, b) = sum a P(x1,y) + sum b P(x2,y)``
     is a lower bound on ``f(Q*)``. The gap ``f(q) - g`` is summed cell by cell, which keeps its
     rounding error at the level of the gap rather than of ``f``.
     """
-    q = jnp.where(sup.cell, jnp.exp(log_a[:, :, None] + alpha[:, None, :] + beta[None, :, :]), 0.0)
-    q = round_to_feasible(sup, q)
+    q = round_to_feasible(sup, jnp.where(sup.cell, q, 0.0))
     u, v = dual_shifts(sup, _pair_log_mass(sup, alpha, beta))
     a = jnp.where(sup.log_p1 > -jnp.inf, alpha - u[:, None], 0.0)
     b = jnp.where(sup.log_p2 > -jnp.inf, beta - v[:, None], 0.0)
@@ -260,9 +267,10 @@ def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
 
 
 def _solvers():
-    from pidjax.newton import solve_newton  # the module builds on this one
+    from pidjax.ipm import solve_ipm  # these modules build on this one
+    from pidjax.newton import solve_newton
 
-    return {"newton": solve_newton, "ipfp": solve_ipfp}
+    return {"newton": solve_newton, "ipfp": solve_ipfp, "ipm": solve_ipm}
 
 
 SOLVERS = _solvers()

@@ -136,7 +136,7 @@ def test_nats_are_bits_times_ln2():
     np.testing.assert_allclose(terms(nats), terms(bits) * np.log(2), atol=1e-12)
 
 
-@pytest.mark.parametrize("method,cap", [("ipfp", 20), ("newton", 3)])
+@pytest.mark.parametrize("method,cap", [("ipfp", 20), ("newton", 3), ("ipm", 3)])
 def test_non_convergence_is_flagged_and_warned(method, cap):
     P = random_table(0, (10, 10, 10))
     with pytest.warns(RuntimeWarning, match="did not reach the certified tolerance"):
