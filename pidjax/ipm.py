@@ -23,12 +23,11 @@ from typing import NamedTuple
 import jax.numpy as jnp
 from jax import lax
 
-from pidjax.newton import _schur_solve
+from pidjax.newton import RIDGE, _schur_solve, fewer_states_second
 from pidjax.solver import Solution, Support, certify, support_of
 
 _SHRINK = 0.7  # largest fraction of a cell's mass one step may remove (log Q is far from linear beyond)
 _BOUNDARY = 0.99  # fraction of the way to z = 0 a step may go
-_RIDGE = 16.0  # default regularisation of the Newton system (units of eps x largest diagonal)
 _SIGMA = 0.1  # target complementarity as a fraction of the current average
 
 
@@ -101,8 +100,8 @@ def _step(sup: Support, n_cells, q, a, b, z, ridge):
     q_new = jnp.where(sup.cell, q + t * d_q, 0.0)
     z_new = jnp.where(sup.cell, z + t * d_z, 0.0)
     a_new, b_new = a + t * d_a, b + t * d_b
-    # A step spoiled by round-off (a singular system very near the end) is refused: the
-    # iterate then stops changing and the caller's cap ends the run with its certificate.
+    # A step spoiled by round-off (a system that lost definiteness near the end) is refused:
+    # the iterate stays where it was and the caller retries with a larger ridge.
     sound = (
         jnp.all(jnp.isfinite(a_new)) & jnp.all(jnp.isfinite(b_new))
         & jnp.all(jnp.where(sup.cell, jnp.isfinite(q_new) & (q_new > 0) & (z_new > 0), True))
@@ -118,11 +117,7 @@ def solve_ipm(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     step since a step costs far more than a check.
     """
     del check_every
-    m, n, _ = P.shape
-    if n > m:  # the dense Schur complement goes on the modality with fewer states
-        sol = _solve(jnp.swapaxes(P, 0, 1), tol, max_iters)
-        return sol._replace(q=jnp.swapaxes(sol.q, 0, 1), dual_a=sol.dual_b, dual_b=sol.dual_a)
-    return _solve(P, tol, max_iters)
+    return fewer_states_second(_solve, P, tol, max_iters)
 
 
 def _solve(P, tol, max_iters: int) -> Solution:
@@ -138,10 +133,10 @@ def _solve(P, tol, max_iters: int) -> Solution:
         gap = certify(sup, q, a, b).gap
         # Near the end the system can lose definiteness to rounding (cells pinned at tiny
         # masses); the step is then retried with a ridge a thousand times larger.
-        ridge = jnp.where(sound, jnp.maximum(st.ridge / 10.0, _RIDGE), st.ridge * 1e3)
+        ridge = jnp.where(sound, jnp.maximum(st.ridge / 10.0, RIDGE), st.ridge * 1e3)
         return IPMState(q, a, b, z, gap, st.iterations + 1, ridge)
 
     gap0 = certify(sup, q, a, b).gap
-    ridge0 = jnp.asarray(_RIDGE, P.dtype)
+    ridge0 = jnp.asarray(RIDGE, P.dtype)
     state = lax.while_loop(cond, body, IPMState(q, a, b, z, gap0, jnp.asarray(0, jnp.int32), ridge0))
     return Solution.of(certify(sup, state.q, state.a, state.b), state.iterations)

@@ -34,6 +34,7 @@ _SIGMA = 0.3  # target complementarity as a fraction of the current average
 _BOUNDARY = 0.99  # fraction of the way to w = 0 a step may go
 _HIGHEST = lax.Precision.HIGHEST  # no reduced-precision (TF32-style) matmuls
 _PATIENCE = 10  # Newton steps without a 1% gap decrease before handing over to IPFP
+RIDGE = 16.0  # default ridge of the Newton system, in units of eps times its largest diagonal
 POLISH_ITERS = 5000  # cap on the IPFP steps that finish a stalled Newton run
 
 
@@ -51,7 +52,7 @@ def _pair_s(sup: Support, a, b):
     return masked_logsumexp(a[:, None, :] + b[None, :, :], sup.cell, 2)
 
 
-def _schur_solve(sup: Support, q, gamma, c, g_a, g_b, ridge=16.0):
+def _schur_solve(sup: Support, q, gamma, c, g_a, g_b, ridge=RIDGE):
     """Solve ``H d = g`` for ``H = sum_pairs [diag(q) + gamma c c']`` in the (a, b) layout.
 
     Args:
@@ -76,11 +77,11 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b, ridge=16.0):
     h_aa = outer.sum(1) + (q.sum(1) + jnp.where(mask_a, 0.0, 1.0))[:, :, None] * eye
     h_bb = outer.sum(0) + (q.sum(0) + jnp.where(mask_b, 0.0, 1.0))[:, :, None] * eye
     scale = jnp.max(jnp.abs(jnp.diagonal(h_aa, axis1=1, axis2=2)))
-    ridge = scale * jnp.finfo(dtype).eps * ridge
+    ridge_abs = scale * jnp.finfo(dtype).eps * ridge
     # Explicit k x k inverses: on CPU one batched inverse and plain matmuls beat per-block
     # triangular solves by a wide margin, and any inaccuracy only slows the solver, never the
     # certificate.
-    inv_a = jnp.linalg.inv(h_aa + ridge * eye)  # (m, k, k)
+    inv_a = jnp.linalg.inv(h_aa + ridge_abs * eye)  # (m, k, k)
     coupling = jnp.transpose(h_ab, (0, 2, 1, 3)).reshape(m, k, n * k)
     x = jnp.matmul(inv_a, coupling, precision=_HIGHEST)  # (m, k, n k)
     flat_c = coupling.reshape(m * k, n * k)
@@ -89,7 +90,7 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b, ridge=16.0):
     # (a + t_y, b - t_y) changes nothing; a rank-k term along those null directions fixes it.
     used = mask_b.astype(dtype)
     gauge = jnp.einsum("jy,ly,yz->jylz", used, used, eye).reshape(n * k, n * k)
-    schur = schur + scale * gauge + ridge * jnp.eye(n * k, dtype=dtype)
+    schur = schur + scale * gauge + ridge_abs * jnp.eye(n * k, dtype=dtype)
     y_a = jnp.matmul(inv_a, g_a[:, :, None], precision=_HIGHEST)[:, :, 0]
     rhs_b = g_b.reshape(n * k) - jnp.matmul(flat_c.T, y_a.reshape(m * k), precision=_HIGHEST)
     chol_s = jnp.linalg.cholesky(schur)
@@ -214,6 +215,19 @@ def _solve(P, tol, max_iters: int) -> Solution:
     return Solution.of(certificate(sup, polish.log_a, polish.alpha, polish.beta), polish.iterations)
 
 
+def fewer_states_second(solve, P, tol, max_iters: int) -> Solution:
+    """``solve(P, tol, max_iters)`` with the modality of fewer states on the ``b`` side.
+
+    The dense Schur complement of :func:`_schur_solve` is ``n k`` square, so a table with
+    ``n > m`` is solved transposed and its plan and dual point swapped back.
+    """
+    m, n, _ = P.shape
+    if n > m:
+        sol = solve(jnp.swapaxes(P, 0, 1), tol, max_iters)
+        return sol._replace(q=jnp.swapaxes(sol.q, 0, 1), dual_a=sol.dual_b, dual_b=sol.dual_a)
+    return solve(P, tol, max_iters)
+
+
 def solve_newton(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     """Primal-dual Newton for one table ``(m, n, k)`` until the certified gap <= ``tol`` (nats).
 
@@ -221,8 +235,4 @@ def solve_newton(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     step since a step costs far more than a check.
     """
     del check_every
-    m, n, _ = P.shape
-    if n > m:  # the dense Schur complement goes on the modality with fewer states
-        sol = _solve(jnp.swapaxes(P, 0, 1), tol, max_iters)
-        return sol._replace(q=jnp.swapaxes(sol.q, 0, 1), dual_a=sol.dual_b, dual_b=sol.dual_a)
-    return _solve(P, tol, max_iters)
+    return fewer_states_second(_solve, P, tol, max_iters)
