@@ -16,8 +16,9 @@ from pidjax.info import information_terms, unit_scale
 from pidjax.solver import SOLVERS, solve_batch
 
 METHODS = tuple(SOLVERS)
-DEFAULT_MAX_ITERS = {"newton": 200, "ipfp": 20_000, "ipm": 100}
-MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call (auto chunking)
+DEFAULT_MAX_ITERS = {"newton": 200, "ipfp": 20_000, "ipm": 200}
+MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
+ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
 
 
 class PIDResult(NamedTuple):
@@ -111,12 +112,26 @@ def _decompose_flat(P, tol_nats, max_iters, method, check_every, return_q, unit)
     )
 
 
-def auto_batch_size(table_shape, dtype, budget_bytes: int = MEMORY_BUDGET) -> int:
-    """Tables per compiled call that keep the solver's working set within ``budget_bytes``.
+def memory_budget() -> int:
+    """Bytes of solver working set per compiled call: :data:`MEMORY_BUDGET` on CPU, or a
+    :data:`ACCELERATOR_SHARE` fraction of the first device's memory where it reports its size
+    (GPU, TPU) and that is larger."""
+    try:
+        stats = jax.devices()[0].memory_stats() or {}
+    except Exception:  # backends without memory statistics
+        stats = {}
+    return max(MEMORY_BUDGET, int(stats.get("bytes_limit", 0)) // ACCELERATOR_SHARE)
+
+
+def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
+    """Tables per compiled call that keep the solver's working set within ``budget_bytes``
+    (default :func:`memory_budget`).
 
     The estimate counts the Newton system (the dense ``min(m, n) k`` square Schur complement
     and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays.
     """
+    if budget_bytes is None:
+        budget_bytes = memory_budget()
     m, n, k = table_shape
     side = min(m, n) * k
     per_table = jnp.dtype(dtype).itemsize * (6 * side * side + 6 * m * n * k * k + 40 * m * n * k)
@@ -186,7 +201,8 @@ def decompose(
       unit: "bits" (default) or "nats".
       check_every: outer iterations between certificate checks (IPFP).
       batch_size: tables per compiled call; larger batches are processed in chunks of this
-        size (default: :func:`auto_batch_size`, a 2 GiB working set). With several devices
+        size (default: :func:`auto_batch_size`, a 2 GiB working set on CPU, a quarter of the
+        device memory on a GPU/TPU). With several devices
         each chunk is sharded over all of them along the batch axis.
 
     Returns:

@@ -14,21 +14,30 @@ Morrison), so the reduced system in ``(da, db)`` has exactly the block structure
 :func:`pidjax.newton._schur_solve` solves by a Schur complement. ``a + b <= log Q(y | x1, x2)``
 (``z >= 0``) keeps every iterate's dual point close to feasible; the certificate of
 :mod:`pidjax.solver` shifts it onto the feasible set and bounds the error of each PID term.
+
+Degenerate tables (masses spread over hundreds of orders of magnitude, near-deterministic or
+very sparse ones) can stall the central path or send dual coordinates off to huge values.
+A member whose gap stops falling, or that runs out of steps, is handed to the pair-barrier
+Newton solver of :mod:`pidjax.newton` (with its IPFP finish); under ``vmap`` that second loop
+costs nothing when every member of the batch converged.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jax import lax
 
+from pidjax import newton
 from pidjax.newton import RIDGE, _schur_solve, fewer_states_second
 from pidjax.solver import Solution, Support, certify, support_of
 
 _SHRINK = 0.7  # largest fraction of a cell's mass one step may remove (log Q is far from linear beyond)
 _BOUNDARY = 0.99  # fraction of the way to z = 0 a step may go
 _SIGMA = 0.1  # target complementarity as a fraction of the current average
+_PATIENCE = 10  # steps without a 1% gap decrease before handing over to the Newton solver
 
 
 class IPMState(NamedTuple):
@@ -39,6 +48,8 @@ class IPMState(NamedTuple):
     gap: jnp.ndarray  # () certified gap of the iterate (nats)
     iterations: jnp.ndarray
     ridge: jnp.ndarray  # () regularisation of the Newton system, raised after a refused step
+    best: jnp.ndarray  # () smallest gap seen
+    idle: jnp.ndarray  # () steps since the gap last fell below 0.99 * best
 
 
 def _masked_log(x, mask):
@@ -126,7 +137,7 @@ def _solve(P, tol, max_iters: int) -> Solution:
     q, a, b, z = _init(sup)
 
     def cond(st: IPMState):
-        return (st.gap > tol) & (st.iterations < max_iters)
+        return (st.gap > tol) & (st.iterations < max_iters) & (st.idle < _PATIENCE)
 
     def body(st: IPMState):
         q, a, b, z, sound = _step(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge)
@@ -134,9 +145,19 @@ def _solve(P, tol, max_iters: int) -> Solution:
         # Near the end the system can lose definiteness to rounding (cells pinned at tiny
         # masses); the step is then retried with a ridge a thousand times larger.
         ridge = jnp.where(sound, jnp.maximum(st.ridge / 10.0, RIDGE), st.ridge * 1e3)
-        return IPMState(q, a, b, z, gap, st.iterations + 1, ridge)
+        progress = gap < 0.99 * st.best
+        return IPMState(q, a, b, z, gap, st.iterations + 1, ridge, jnp.minimum(gap, st.best),
+                        jnp.where(progress, 0, st.idle + 1))
 
     gap0 = certify(sup, q, a, b).gap
     ridge0 = jnp.asarray(RIDGE, P.dtype)
-    state = lax.while_loop(cond, body, IPMState(q, a, b, z, gap0, jnp.asarray(0, jnp.int32), ridge0))
-    return Solution.of(certify(sup, state.q, state.a, state.b), state.iterations)
+    zero = jnp.asarray(0, jnp.int32)
+    state = lax.while_loop(cond, body, IPMState(q, a, b, z, gap0, zero, ridge0, gap0, zero))
+    sol = Solution.of(certify(sup, state.q, state.a, state.b), state.iterations)
+    # Hand-over: members that did not reach tol get the steps left of max_iters; the others a
+    # budget of zero, so the Newton loop does no work for them.
+    failed = ~(sol.gap <= tol)
+    fallback = newton._solve(P, tol, jnp.where(failed, max_iters - sol.iterations, 0))
+    better = failed & (fallback.gap < sol.gap)
+    out = jax.tree_util.tree_map(lambda x, y: jnp.where(better, y, x), sol, fallback)
+    return out._replace(iterations=sol.iterations + jnp.where(failed, fallback.iterations, 0))

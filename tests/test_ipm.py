@@ -51,3 +51,31 @@ def test_ipm_batch_of_mixed_cases_finishes():
         r = decompose(np.stack(cases), method="ipm")
     its = np.asarray(r.iterations)
     assert its.min() < its.max()
+
+
+# Two float64 fuzz tables (benchmarks/fuzz.py, families tiny_masses and mixed_scales) on which
+# the interior point alone sent its dual coordinates to ~1e31: one came back with synergy
+# -0.047 bits and a "certified" bound of 0, the other with NaN terms.
+DUAL_RUNAWAY = [
+    [[[0.2921048048980554, 0.12789528925455532], [0.05863859904816179, 8.802232975767013e-234]],
+     [[0.024177230334044886, 0.49718407646518253], [9.165289771115336e-144, 8.371239794902583e-34]]],
+    [[[4.2983450423005237e-268, 7.524612741476408e-119], [1.166294151406071e-104, 1.1597173128943008e-136]],
+     [[4.979305716165122e-237, 1.1069432974455719e-175], [2.3495516449421065e-217, 1.0]]],
+]
+
+
+def test_ipm_hands_stalled_tables_to_newton_and_matches_it():
+    P = np.array(DUAL_RUNAWAY)
+    a = decompose(P, method="ipm")
+    b = decompose(P, method="newton")
+    assert bool(np.all(a.converged)) and np.all(np.isfinite(terms(a)))
+    assert np.all(terms(a) >= -np.asarray(a.bound)[:, None] - 1e-12)
+    np.testing.assert_allclose(terms(a), terms(b), atol=float(np.max(a.bound + b.bound)) + 1e-12)
+
+
+def test_ipm_hand_over_respects_max_iters():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        r = decompose(np.array(DUAL_RUNAWAY), method="ipm", max_iters=5)
+    assert np.all(np.asarray(r.iterations) <= 5)
+    assert not bool(r.converged[0])  # needs about 35 steps in all
