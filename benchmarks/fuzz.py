@@ -330,7 +330,7 @@ def _plan(n: int, shapes=None) -> list[tuple[tuple, int]]:
 
 
 def run_campaign(n: int, dtype: str = "float64", seed: int = 0, n_reference: int = 200, shapes=None,
-                 chunk: int = CHUNK, compare_f64: bool = True, log=print) -> dict:
+                 chunk: int = CHUNK, compare_f64: bool = True, method: str = "newton", log=print) -> dict:
     """Draw ``n`` tables over :data:`SHAPES` and :data:`FAMILIES`, decompose and check them.
 
     Args:
@@ -338,6 +338,7 @@ def run_campaign(n: int, dtype: str = "float64", seed: int = 0, n_reference: int
       n_reference: tables compared with CVXPY (spread over shapes; 0 = none).
       shapes: override :data:`SHAPES` (equal shares); chunk: tables per ``decompose`` call.
       compare_f64: for float32, also decompose the float32-rounded tables in float64.
+      method: the ``decompose`` solver under test.
 
     Returns:
       A JSON-ready summary: totals, per-family and per-shape counts, worst identity and
@@ -365,10 +366,10 @@ def run_campaign(n: int, dtype: str = "float64", seed: int = 0, n_reference: int
         if dtype == "float32":  # what float32 can hold: tiny masses round to 0 or subnormals
             P = P.astype(np.float32).astype(np.float64)
             P = P / P.sum(axis=(-3, -2, -1), keepdims=True)
-        res = decompose_chunks(P, dtype, chunk)
+        res = decompose_chunks(P, dtype, chunk, method=method)
         fails = check(P, res, dtype, tol)
         if dtype == "float32" and compare_f64:
-            res64 = decompose_chunks(P, "float64", chunk)
+            res64 = decompose_chunks(P, "float64", chunk, method=method)
             cmp = f32_vs_f64(P, res, res64)
             fails["f32_vs_f64"] = cmp["exceed"]
             if cmp["max_diff"] is not None:
@@ -394,7 +395,7 @@ def run_campaign(n: int, dtype: str = "float64", seed: int = 0, n_reference: int
             for i in np.flatnonzero(fails[k])[: 5 - len(examples[k])]:
                 examples[k].append({"shape": list(shape), "family": str(fams[i]), "seed": seed, "shape_index": si,
                                     "table_index": int(i), "bound": float(res["bound"][i]),
-                                    "converged": bool(res["converged"][i]),
+                                    "converged": bool(res["converged"][i]), "P": P[i].tolist(),
                                     **{t: float(res[t][i]) for t in TERMS}})
         take = min(ref_left, max(0, int(round(n_reference / len(plan)))) if si < len(plan) - 1 else ref_left)
         if take:
@@ -413,6 +414,7 @@ def run_campaign(n: int, dtype: str = "float64", seed: int = 0, n_reference: int
     it = np.concatenate(iters) if iters else np.zeros(0)
     return {
         "dtype": dtype,
+        "method": method,
         "tables": int(n),
         "seed": seed,
         "tol_bits": tol,
@@ -453,6 +455,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=100_000, help="tables in all (split over dtypes with --dtype both)")
     ap.add_argument("--dtype", default="both", choices=("float32", "float64", "both"))
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--method", default="newton", help="decompose solver (ipm: float64 only)")
     ap.add_argument("--reference", type=int, default=200, help="tables compared with CVXPY per dtype")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "fuzz"))
     args = ap.parse_args(argv)
@@ -465,13 +468,15 @@ def main(argv=None) -> int:
     for i, dt in enumerate(dtypes):
         n = args.n // len(dtypes) + (args.n % len(dtypes) if i == 0 else 0)
         print(f"fuzz: {n} tables in {dt} (seed {args.seed + i})", flush=True)
-        reports.append(run_campaign(n, dt, args.seed + i, args.reference, log=lambda s: print(s, flush=True)))
+        reports.append(run_campaign(n, dt, args.seed + i, args.reference, method=args.method,
+                                    log=lambda s: print(s, flush=True)))
     table = summary_table(reports)
     print(table)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    path = out / f"fuzz_{args.dtype}_{args.n}.json"
-    meta = {"command": f"python -m benchmarks.fuzz --n {args.n} --dtype {args.dtype} --seed {args.seed}",
+    tag = "" if args.method == "newton" else f"_{args.method}"
+    path = out / f"fuzz{tag}_{args.dtype}_{args.n}.json"
+    meta = {"command": f"python -m benchmarks.fuzz --n {args.n} --dtype {args.dtype} --seed {args.seed} --method {args.method}",
             "jax": jax.__version__, "platform": platform.platform(), "device": str(jax.devices()[0])}
     path.write_text(json.dumps({"meta": meta, "reports": reports, "summary": table}, indent=1))
     print(f"wrote {path}")
