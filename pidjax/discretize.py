@@ -62,6 +62,11 @@ def _component_signs(vt):
     return jnp.where(signs == 0, 1.0, signs)
 
 
+def _mm(a, b):
+    """Matrix product at full float32/float64 precision (no TF32/bf16 passes on accelerators)."""
+    return jnp.matmul(a, b, precision=lax.Precision.HIGHEST)
+
+
 def _orthonormalize(y):
     """An orthonormal basis of the columns of ``y`` ``(N, r)`` via the ``r x r`` Gram matrix.
 
@@ -70,9 +75,9 @@ def _orthonormalize(y):
     to zero) rather than blown up.
     """
     for _ in range(2):
-        evals, evecs = jnp.linalg.eigh(y.T @ y)
+        evals, evecs = jnp.linalg.eigh(_mm(y.T, y))
         keep = evals > evals[-1] * (100.0 * jnp.finfo(y.dtype).eps)
-        y = y @ (evecs * jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, evals, 1.0)), 0.0))
+        y = _mm(y, evecs * jnp.where(keep, jax.lax.rsqrt(jnp.where(keep, evals, 1.0)), 0.0))
     return y
 
 
@@ -93,21 +98,21 @@ def pca(x, n_components: int, key=None, *, power_iters: int = 2, oversample: int
     if key is None or n_components + oversample >= min(n, d):
         _, _, vt = jnp.linalg.svd(x, full_matrices=False)
         vt = vt[:n_components]
-        return x @ (vt * _component_signs(vt)[:, None]).T
+        return _mm(x, (vt * _component_signs(vt)[:, None]).T)
     r = n_components + oversample
-    q = _orthonormalize(x @ jax.random.normal(key, (d, r), x.dtype))
+    q = _orthonormalize(_mm(x, jax.random.normal(key, (d, r), x.dtype)))
     for _ in range(power_iters):
-        q = _orthonormalize(x @ (x.T @ q))
-    u, s, vt = jnp.linalg.svd(q.T @ x, full_matrices=False)  # (r, d): small
+        q = _orthonormalize(_mm(x, _mm(x.T, q)))
+    u, s, vt = jnp.linalg.svd(_mm(q.T, x), full_matrices=False)  # (r, d): small
     vt = vt[:n_components]
     # x @ v = q @ u @ diag(s) on the captured subspace: no second pass over x
-    return (q @ (u[:, :n_components] * s[:n_components])) * _component_signs(vt)
+    return _mm(q, u[:, :n_components] * s[:n_components]) * _component_signs(vt)
 
 
 def _sq_distances(x, x_sq, centers):
     """Squared distances ``(N, k)`` between rows of ``x`` and ``centers``, clipped at 0."""
     c_sq = (centers * centers).sum(-1)
-    return jnp.maximum(x_sq[:, None] - 2.0 * x @ centers.T + c_sq[None, :], 0.0)
+    return jnp.maximum(x_sq[:, None] - 2.0 * _mm(x, centers.T) + c_sq[None, :], 0.0)
 
 
 def kmeans_plusplus(x, n_clusters: int, key):
@@ -153,7 +158,7 @@ def _lloyd(x, centers, max_iter: int, tol):
         labels = jnp.argmin(_sq_distances(x, x_sq, centers), axis=1)
         onehot = jax.nn.one_hot(labels, k, dtype=x.dtype)
         counts = onehot.sum(0)
-        sums = onehot.T @ x
+        sums = _mm(onehot.T, x)
         # an emptied cluster keeps its centre: deterministic, and it may win points back
         return jnp.where(counts[:, None] > 0, sums / jnp.maximum(counts, 1.0)[:, None], centers)
 
