@@ -46,6 +46,7 @@ class NewtonState(NamedTuple):
     iterations: jnp.ndarray
     best: jnp.ndarray  # () smallest gap seen
     idle: jnp.ndarray  # () steps since the gap last fell below 0.99 * best
+    best_point: tuple  # (a, b, w) of the smallest gap seen: where a stalled run is finished from
 
 
 def _pair_s(sup: Support, a, b):
@@ -199,17 +200,21 @@ def _solve(P, tol, max_iters: int) -> Solution:
         a, b, w = _step(sup, st.a, st.b, st.w)
         gap = _certify(sup, a, b, w).gap
         progress = gap < 0.99 * st.best
+        better = gap < st.best
+        best_point = tuple(jnp.where(better, new, old) for new, old in zip((a, b, w), st.best_point))
         return NewtonState(
-            a, b, w, gap, st.iterations + 1, jnp.minimum(gap, st.best), jnp.where(progress, 0, st.idle + 1)
+            a, b, w, gap, st.iterations + 1, jnp.minimum(gap, st.best), jnp.where(progress, 0, st.idle + 1),
+            best_point,
         )
 
     gap0 = _certify(sup, a, b, w).gap
     zero = jnp.asarray(0, jnp.int32)
-    state = lax.while_loop(cond, body, NewtonState(a, b, w, gap0, zero, gap0, zero))
+    state = lax.while_loop(cond, body, NewtonState(a, b, w, gap0, zero, gap0, zero, (a, b, w)))
     # A stall comes from coordinates whose optimal dual value is at minus infinity (labels a
-    # pair can carry only a vanishing mass of); IPFP warm-started at the Newton point
-    # finishes those. Members that converged skip this loop.
-    polish = SolverState(*_as_scalings(sup, state.a, state.b, state.w), state.gap, state.iterations)
+    # pair can carry only a vanishing mass of); IPFP warm-started at the best Newton point
+    # finishes those (steps taken past it near the rounding floor can be worse). Members that
+    # converged skip this loop.
+    polish = SolverState(*_as_scalings(sup, *state.best_point), state.best, state.iterations)
     stalled = state.idle >= _PATIENCE  # not merely out of steps: the cap is the user's
     polish = ipfp_loop(sup, polish, tol, jnp.where(stalled, POLISH_ITERS, 0), 10)
     return Solution.of(certificate(sup, polish.log_a, polish.alpha, polish.beta), polish.iterations)

@@ -262,22 +262,30 @@ def init_state(sup: Support) -> SolverState:
 def ipfp_loop(sup: Support, state: SolverState, tol, max_iters, check_every: int) -> SolverState:
     """Run IPFP from ``state`` until its certified gap <= ``tol`` or ``max_iters`` more steps.
 
-    ``max_iters`` may be traced (a per-member budget under ``vmap``).
+    ``max_iters`` may be traced (a per-member budget under ``vmap``). Returns the iterate with
+    the smallest certified gap seen (with the steps taken in all): on tables with masses near
+    the rounding floor the gap of later iterates can grow again.
     """
     stop = state.iterations + max_iters
 
-    def cond(st: SolverState):
+    def cond(carry):
+        st, _ = carry
         return (st.gap > tol) & (st.iterations < stop)
 
-    def body(st: SolverState):
-        def step(_, carry):
-            return ipfp_step(sup, *carry)
+    def body(carry):
+        st, best = carry
+
+        def step(_, scalings):
+            return ipfp_step(sup, *scalings)
 
         log_a, alpha, beta = lax.fori_loop(0, check_every, step, (st.log_a, st.alpha, st.beta))
         gap = certificate(sup, log_a, alpha, beta).gap
-        return SolverState(log_a, alpha, beta, gap, st.iterations + check_every)
+        st = SolverState(log_a, alpha, beta, gap, st.iterations + check_every)
+        better = gap < best.gap
+        return st, jax.tree_util.tree_map(lambda new, old: jnp.where(better, new, old), st, best)
 
-    return lax.while_loop(cond, body, state)
+    last, best = lax.while_loop(cond, body, (state, state))
+    return best._replace(iterations=last.iterations)
 
 
 def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
