@@ -193,8 +193,9 @@ def decompose(
       max_iters: cap on iterations per table (default :data:`DEFAULT_MAX_ITERS` of the method:
         Newton steps for "newton" and "ipm", outer steps for "ipfp").
       method: solver, one of :data:`METHODS`: "newton" (default; pair-barrier Newton with an
-        IPFP finish), "ipm" (cell-barrier interior point, float64 only), "ipfp" (plain
-        alternating minimisation, for comparison).
+        IPFP finish), "ipm" (cell-barrier interior point, float64 only; tables whose central path
+        stalls are handed to "newton" within ``max_iters``), "ipfp" (plain alternating
+        minimisation, for comparison).
       dtype: float32 or float64 (default float64 when ``jax_enable_x64`` is on).
       normalize: rescale each table to sum to 1 instead of rejecting one that does not.
       return_q: also return the optimal plan ``q``, shape ``(..., m, n, k)``.

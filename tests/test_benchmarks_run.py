@@ -16,6 +16,9 @@ def test_smoke_suite_writes_json_markdown_and_plots(tmp_path):
     for row in data["summary"]:
         assert row["max_err_redundancy"] is None or row["max_err_redundancy"] >= 0
     assert {r["batch"] for r in data["throughput"]} >= {1, 10}
+    for r in data["throughput"]:
+        if r["solver"].startswith("pidjax-") and r["batch"] <= 100:  # always timed for real
+            assert r["extrapolated"] is None and r["seconds"] > 0 and r["iterations_max"] >= 0
     for name in ("throughput_vs_batch.png", "throughput_vs_support.png", "error_vs_time.png"):
         assert (tmp_path / name).stat().st_size > 1000
     md = (tmp_path / "results.md").read_text()
