@@ -209,13 +209,15 @@ def certify(sup: Support, q, alpha, beta):
     a = _raise_to_constraints(sup.log_p1 > -jnp.inf, sup.cell, a, b)
     b = _raise_to_constraints(sup.log_p2 > -jnp.inf, jnp.swapaxes(sup.cell, 0, 1), b, a)
     q_pair = q.sum(-1)
-    log_cond = jnp.log(jnp.where(q > 0, q, 1.0)) - jnp.log(jnp.where(q_pair > 0, q_pair, 1.0))[:, :, None]
+    log_q = jnp.log(jnp.where(q > 0, q, 1.0))
+    log_pair = jnp.log(jnp.where(q_pair > 0, q_pair, 1.0))[:, :, None]
+    log_cond = log_q - log_pair
     per_cell = jnp.where(q > 0, q * (log_cond - a[:, None, :] - b[None, :, :]), 0.0)
     q1 = q.sum(1)
     q2 = q.sum(0)
     res1, res2 = a * (q1 - sup.p1), b * (q2 - sup.p2)
     gap = jnp.maximum(jnp.sum(per_cell) + jnp.sum(res1) + jnp.sum(res2), 0.0)
-    gap = gap + _rounding_allowance(sup, q, q_pair, a, b, q1, q2, per_cell, res1, res2)
+    gap = gap + _rounding_allowance(sup, q, log_q, log_pair, a, b, q1, q2, per_cell, res1, res2)
     violation = jnp.maximum(jnp.max(jnp.abs(q1 - sup.p1)), jnp.max(jnp.abs(q2 - sup.p2)))
     gap = jnp.where(jnp.isnan(gap), jnp.inf, gap)  # never report NaN as a bound
     return Certificate(q, objective(q), gap, violation, a, b)
@@ -224,7 +226,7 @@ def certify(sup: Support, q, alpha, beta):
 ROUNDING_OPS = 3.0  # rounding errors per term of the gap, in units of eps times its magnitude
 
 
-def _rounding_allowance(sup: Support, q, q_pair, a, b, q1, q2, per_cell, res1, res2):
+def _rounding_allowance(sup: Support, q, log_q, log_pair, a, b, q1, q2, per_cell, res1, res2):
     """First-order bound (nats) on the floating-point error of the gap computed in :func:`certify`.
 
     Each term carries about ``ROUNDING_OPS`` roundings relative to the magnitudes it is formed
@@ -237,10 +239,8 @@ def _rounding_allowance(sup: Support, q, q_pair, a, b, q1, q2, per_cell, res1, r
     eps = jnp.finfo(q.dtype).eps
     pos = q > 0
     ab = jnp.abs(a)[:, None, :] + jnp.abs(b)[None, :, :]
-    log_q = jnp.abs(jnp.log(jnp.where(pos, q, 1.0)))
-    log_pair = jnp.abs(jnp.log(jnp.where(q_pair > 0, q_pair, 1.0)))[:, :, None]
     magnitude = (
-        jnp.sum(jnp.where(pos, q * (log_q + log_pair + ab), 0.0))
+        jnp.sum(jnp.where(pos, q * (jnp.abs(log_q) + jnp.abs(log_pair) + ab), 0.0))
         + jnp.sum(jnp.abs(a) * (q1 + sup.p1))
         + jnp.sum(jnp.abs(b) * (q2 + sup.p2))
     )
