@@ -31,7 +31,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from pidjax import newton
-from pidjax.newton import RIDGE, _schur_solve, fewer_states_second
+from pidjax.newton import RIDGE, _schur_solve, fewer_states_second, max_step
 from pidjax.solver import Solution, Support, certify, support_of
 
 _SHRINK = 0.7  # largest fraction of a cell's mass one step may remove (log Q is far from linear beyond)
@@ -94,11 +94,6 @@ def _direction(sup: Support, q, a, b, z, mu, ridge):
     return d_q, d_a, d_b, d_z
 
 
-def _max_step(sup: Support, x, dx):
-    shrinking = sup.cell & (dx < 0)
-    return jnp.min(jnp.where(shrinking, x / jnp.where(shrinking, -dx, 1.0), jnp.inf))
-
-
 def _step(sup: Support, n_cells, q, a, b, z, ridge):
     """One damped Newton step towards ``mu = _SIGMA`` times the current average ``Q z``.
 
@@ -107,7 +102,8 @@ def _step(sup: Support, n_cells, q, a, b, z, ridge):
     """
     mu = _SIGMA * jnp.sum(jnp.where(sup.cell, q * z, 0.0)) / n_cells
     d_q, d_a, d_b, d_z = _direction(sup, q, a, b, z, mu, ridge)
-    t = jnp.minimum(1.0, jnp.minimum(_SHRINK * _max_step(sup, q, d_q), _BOUNDARY * _max_step(sup, z, d_z)))
+    room = jnp.minimum(_SHRINK * max_step(sup.cell, q, d_q), _BOUNDARY * max_step(sup.cell, z, d_z))
+    t = jnp.minimum(1.0, room)
     q_new = jnp.where(sup.cell, q + t * d_q, 0.0)
     z_new = jnp.where(sup.cell, z + t * d_z, 0.0)
     a_new, b_new = a + t * d_a, b + t * d_b

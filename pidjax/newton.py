@@ -119,6 +119,12 @@ def _pair_terms(sup: Support, a, b):
     return s, _flush(c)
 
 
+def max_step(mask, x, dx):
+    """Largest ``t`` with ``x + t dx >= 0`` on ``mask`` (``inf`` where nothing shrinks)."""
+    shrinking = mask & (dx < 0)
+    return jnp.min(jnp.where(shrinking, x / jnp.where(shrinking, -dx, 1.0), jnp.inf))
+
+
 def _as_scalings(sup: Support, a, b, w):
     """The plan ``w * c(a, b)`` in the IPFP form ``exp(log_a + alpha + beta)``."""
     s = _pair_s(sup, a, b)
@@ -159,9 +165,7 @@ def _step(sup: Support, a, b, w):
     d_a, d_b = _schur_solve(sup, _flush(w_eff[:, :, None] * c), _flush(w_eff * (1.0 / neg_s - 1.0)), c, g_a, g_b)
     ds = jnp.sum(c * (d_a[:, None, :] + d_b[None, :, :]), -1)
     d_w = jnp.where(sup.pair, centred - w + w * ds / neg_s, 0.0)
-    shrinking = sup.pair & (d_w < 0)
-    room = jnp.min(jnp.where(shrinking, w / jnp.where(shrinking, -d_w, 1.0), jnp.inf))
-    t_max = jnp.minimum(1.0, _BOUNDARY * room)
+    t_max = jnp.minimum(1.0, _BOUNDARY * max_step(sup.pair, w, d_w))
 
     def infeasible(t):
         s_new = _pair_s(sup, a + t * d_a, b + t * d_b)
