@@ -166,20 +166,32 @@ def _raise_to_constraints(mask_rows, cell, a, b):
     label share no constraint, so a whole label is updated at once. Coordinates whose optimal
     value is at minus infinity (tiny masses the plan cannot carry) would otherwise cost the
     bound ``|a| * P(x1, y)``. ``cell`` is (m, n, k); ``a`` is (m, k), ``b`` is (n, k).
+
+    The input is dual-feasible (``a + b <= 0`` up to rounding on every cell), so the sums are
+    taken in the linear domain: the terms ``exp(a + b) <= 1`` cannot overflow, one that
+    underflows is below any meaningful ``1 - sum``, and the ``m n k`` exponentials are taken
+    once, then kept up to date one label at a time, rather than once per label.
     """
     k = a.shape[1]
     labels = jnp.arange(k)
+    e = jnp.where(cell, jnp.exp(jnp.where(cell, a[:, None, :] + b[None, :, :], -jnp.inf)), 0.0)
 
-    def one_label(y, a):
-        z = jnp.where(cell, a[:, None, :] + b[None, :, :], -jnp.inf)
-        others = masked_logsumexp(z, cell & (labels != y)[None, None, :], 2)  # (m, n)
-        room = jnp.log(-jnp.expm1(jnp.minimum(others, 0.0)))  # log(1 - exp(others))
-        caps = jnp.where(cell[:, :, y], room - b[None, :, y], jnp.inf)
+    def one_label(y, carry):
+        a, e = carry
+        others = jnp.sum(jnp.where(labels != y, e, 0.0), -1)  # (m, n) sum over the other labels
+        room = jnp.log1p(-jnp.minimum(others, 1.0))  # log(1 - others)
+        b_y = b[:, y]
+        cell_y = cell[:, :, y]
+        caps = jnp.where(cell_y, room - b_y[None, :], jnp.inf)
         new = jnp.min(caps, axis=1)
+        # Never lower a coordinate: the input is feasible, and a cap below it is rounding noise
+        # from a pair whose other labels fill its constraint to within a few ulps.
         keep = mask_rows[:, y] & jnp.isfinite(new)
-        return a.at[:, y].set(jnp.where(keep, new, a[:, y]))
+        a_y = jnp.where(keep, jnp.maximum(new, a[:, y]), a[:, y])
+        e_y = jnp.where(cell_y, jnp.exp(jnp.where(cell_y, a_y[:, None] + b_y[None, :], -jnp.inf)), 0.0)
+        return a.at[:, y].set(a_y), e.at[:, :, y].set(e_y)
 
-    return lax.fori_loop(0, k, one_label, a)
+    return lax.fori_loop(0, k, one_label, (a, e))[0]
 
 
 def certificate(sup: Support, log_a, alpha, beta):
