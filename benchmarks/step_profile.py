@@ -48,7 +48,8 @@ def _parts():
         return newton._schur_solve(sup, q, gamma, c, sup.p1, sup.p2)
 
     def schur_product(P, a, b, w):
-        # The dense (n k) x (n k) Schur complement product alone, as _schur_solve forms it.
+        # A product of the same shapes and flop count as the one that forms the (n k) x (n k)
+        # Schur complement in _schur_solve ((m k) x (n k) transposed times (m k) x (n k)).
         sup, q, gamma, c = _schur_inputs(P, a, b, w)
         m, n, k = q.shape
         h_ab = gamma[:, :, None, None] * c[:, :, :, None] * c[:, :, None, :] + q[:, :, :, None] * jnp.eye(k)

@@ -158,7 +158,12 @@ def dual_shifts(sup: Support, s, rounds: int = 4):
     return u, v
 
 
-def _raise_to_constraints(mask_rows, cell, a, b):
+def _cell_exp(cell, z):
+    """``exp(z)`` on ``cell``, exactly 0 elsewhere (where ``z`` may be anything, even NaN)."""
+    return jnp.exp(jnp.where(cell, z, -jnp.inf))
+
+
+def _raise_to_constraints(mask_rows, cell, a, b, e=None):
     """Raise each ``a(i, y)``, label by label, as far as every pair constraint allows.
 
     With the other coordinates fixed, ``logsumexp_y(a + b) <= 0`` on pair ``(i, j)`` caps
@@ -171,10 +176,17 @@ def _raise_to_constraints(mask_rows, cell, a, b):
     taken in the linear domain: the terms ``exp(a + b) <= 1`` cannot overflow, one that
     underflows is below any meaningful ``1 - sum``, and the ``m n k`` exponentials are taken
     once, then kept up to date one label at a time, rather than once per label.
+
+    ``e`` (m, n, k), if given, must be ``exp(a + b)`` on ``cell`` and 0 elsewhere; it is
+    returned updated with ``a``, so raising ``b`` next can start from its transpose.
+
+    Returns:
+      ``(a, e)`` after the raise.
     """
     k = a.shape[1]
     labels = jnp.arange(k)
-    e = jnp.where(cell, jnp.exp(jnp.where(cell, a[:, None, :] + b[None, :, :], -jnp.inf)), 0.0)
+    if e is None:
+        e = _cell_exp(cell, a[:, None, :] + b[None, :, :])
 
     def one_label(y, carry):
         a, e = carry
@@ -188,10 +200,10 @@ def _raise_to_constraints(mask_rows, cell, a, b):
         # from a pair whose other labels fill its constraint to within a few ulps.
         keep = mask_rows[:, y] & jnp.isfinite(new)
         a_y = jnp.where(keep, jnp.maximum(new, a[:, y]), a[:, y])
-        e_y = jnp.where(cell_y, jnp.exp(jnp.where(cell_y, a_y[:, None] + b_y[None, :], -jnp.inf)), 0.0)
+        e_y = _cell_exp(cell_y, a_y[:, None] + b_y[None, :])
         return a.at[:, y].set(a_y), e.at[:, :, y].set(e_y)
 
-    return lax.fori_loop(0, k, one_label, (a, e))[0]
+    return lax.fori_loop(0, k, one_label, (a, e))
 
 
 def certificate(sup: Support, log_a, alpha, beta):
@@ -218,8 +230,9 @@ def certify(sup: Support, q, alpha, beta):
     u, v = dual_shifts(sup, _pair_log_mass(sup, alpha, beta))
     a = jnp.where(sup.log_p1 > -jnp.inf, alpha - u[:, None], 0.0)
     b = jnp.where(sup.log_p2 > -jnp.inf, beta - v[:, None], 0.0)
-    a = _raise_to_constraints(sup.log_p1 > -jnp.inf, sup.cell, a, b)
-    b = _raise_to_constraints(sup.log_p2 > -jnp.inf, jnp.swapaxes(sup.cell, 0, 1), b, a)
+    a, e = _raise_to_constraints(sup.log_p1 > -jnp.inf, sup.cell, a, b)
+    # exp(b + a) is the transpose of exp(a + b), which the first raise kept up to date.
+    b, _ = _raise_to_constraints(sup.log_p2 > -jnp.inf, jnp.swapaxes(sup.cell, 0, 1), b, a, jnp.swapaxes(e, 0, 1))
     q_pair = q.sum(-1)
     log_q = jnp.log(jnp.where(q > 0, q, 1.0))
     log_pair = jnp.log(jnp.where(q_pair > 0, q_pair, 1.0))[:, :, None]
