@@ -53,19 +53,31 @@ def _pair_s(sup: Support, a, b):
     return masked_logsumexp(a[:, None, :] + b[None, :, :], sup.cell, 2)
 
 
-def _schur_solve(sup: Support, q, gamma, c, g_a, g_b, ridge=RIDGE):
-    """Solve ``H d = g`` for ``H = sum_pairs [diag(q) + gamma c c']`` in the (a, b) layout.
+class SchurFactor(NamedTuple):
+    """The factored Newton system of :func:`schur_factor`, reusable for several right-hand sides."""
+
+    inv_a: jnp.ndarray  # (m, k, k) inverses of the a-blocks
+    x: jnp.ndarray  # (m, k, n k) inv_a times the coupling rows
+    coupling: jnp.ndarray  # (m k, n k)
+    chol: jnp.ndarray  # (n k, n k) lower Cholesky factor of the Schur complement
+    mask_a: jnp.ndarray  # (m, k) used coordinates of a
+    mask_b: jnp.ndarray  # (n, k) used coordinates of b
+
+
+def schur_factor(sup: Support, q, gamma, c, ridge=RIDGE) -> SchurFactor:
+    """Factor ``H = sum_pairs [diag(q) + gamma c c']`` in the (a, b) layout.
 
     Args:
       q: (m, n, k) cell weights on the diagonal part of every pair's block.
       gamma: (m, n) weight of the rank-one part ``c c'`` of every pair's block.
       c: (m, n, k) per-pair vectors (the conditional ``Q(y | x1, x2)``).
-      g_a, g_b: (m, k) and (n, k) right-hand sides.
       ridge: diagonal regularisation in units of eps times the largest diagonal entry (may be
         traced: a caller raises it to retry a step whose system lost definiteness to rounding).
 
     Returns:
-      ``(d_a, d_b)`` with unused coordinates zero; the label gauge is fixed to zero.
+      A :class:`SchurFactor`; :func:`schur_apply` solves with it. The ``a``-blocks are inverted
+      and the ``n k`` square Schur complement on the ``b``-block is Cholesky-factored, so a
+      second right-hand side costs two triangular solves and a few matrix-vector products.
     """
     m, n, k = sup.cell.shape
     dtype = q.dtype
@@ -92,12 +104,25 @@ def _schur_solve(sup: Support, q, gamma, c, g_a, g_b, ridge=RIDGE):
     used = mask_b.astype(dtype)
     gauge = jnp.einsum("jy,ly,yz->jylz", used, used, eye).reshape(n * k, n * k)
     schur = schur + scale * gauge + ridge_abs * jnp.eye(n * k, dtype=dtype)
-    y_a = jnp.matmul(inv_a, g_a[:, :, None], precision=_HIGHEST)[:, :, 0]
-    rhs_b = g_b.reshape(n * k) - jnp.matmul(flat_c.T, y_a.reshape(m * k), precision=_HIGHEST)
-    chol_s = jnp.linalg.cholesky(schur)
-    d_b = jax.scipy.linalg.cho_solve((chol_s, True), rhs_b[:, None])[:, 0]
-    d_a = y_a - jnp.matmul(x, d_b, precision=_HIGHEST)
-    return jnp.where(mask_a, d_a, 0.0), jnp.where(mask_b, d_b.reshape(n, k), 0.0)
+    return SchurFactor(inv_a, x, flat_c, jnp.linalg.cholesky(schur), mask_a, mask_b)
+
+
+def schur_apply(f: SchurFactor, g_a, g_b):
+    """Solve the factored system for right-hand sides ``g_a`` (m, k) and ``g_b`` (n, k).
+
+    Returns ``(d_a, d_b)`` with unused coordinates zero; the label gauge is fixed to zero.
+    """
+    m, k = g_a.shape
+    y_a = jnp.matmul(f.inv_a, g_a[:, :, None], precision=_HIGHEST)[:, :, 0]
+    rhs_b = g_b.reshape(-1) - jnp.matmul(f.coupling.T, y_a.reshape(m * k), precision=_HIGHEST)
+    d_b = jax.scipy.linalg.cho_solve((f.chol, True), rhs_b[:, None])[:, 0]
+    d_a = y_a - jnp.matmul(f.x, d_b, precision=_HIGHEST)
+    return jnp.where(f.mask_a, d_a, 0.0), jnp.where(f.mask_b, d_b.reshape(g_b.shape), 0.0)
+
+
+def _schur_solve(sup: Support, q, gamma, c, g_a, g_b, ridge=RIDGE):
+    """Solve ``H d = g`` for ``H`` of :func:`schur_factor` and one right-hand side ``(g_a, g_b)``."""
+    return schur_apply(schur_factor(sup, q, gamma, c, ridge), g_a, g_b)
 
 
 def _flush(x):
