@@ -89,7 +89,7 @@ def multimodal_codes(
     one_vs_rest: bool = True,
     tol: float | None = None,
     max_iters: int | None = None,
-    method: str = "newton",
+    method: str | None = None,
     min_samples_per_cell: float = 5.0,
 ) -> PIDTable:
     """Pairwise and one-versus-rest PID of ``M >= 2`` discretised modalities, one kernel call.

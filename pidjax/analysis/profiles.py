@@ -63,7 +63,7 @@ def sample_profiles(
     mask_2=None,
     seed: int = 0,
     tol: float | None = None,
-    method: str = "newton",
+    method: str | None = None,
 ) -> PIDTable:
     """Token-level PID of every example, all examples in ONE kernel call.
 

@@ -95,7 +95,7 @@ def sweep_codes(
     seed: int = 0,
     tol: float | None = None,
     max_iters: int = 20_000,
-    method: str = "newton",
+    method: str | None = None,
     min_samples_per_cell: float = 5.0,
     sizes: tuple[int, int] | None = None,
 ) -> PIDTable:
@@ -337,7 +337,7 @@ def _bench(argv=None):
     p.add_argument("--bootstrap", type=int, default=100)
     p.add_argument("--permutations", type=int, default=0)
     p.add_argument("--tol", type=float, default=1e-4, help="certified tolerance (bits) per table")
-    p.add_argument("--method", default="newton")
+    p.add_argument("--method", default=None, help="solver (default: the kernel's default for float64)")
     args = p.parse_args(argv)
     if not args.bench:
         p.print_help()
@@ -371,7 +371,7 @@ def _bench(argv=None):
     total = time.perf_counter() - t0
     print(f"\n{L} layers x {n} examples x {d}-d per modality, {k} states, {len(np.unique(y))} labels, "
           f"{args.bootstrap} bootstrap + {args.permutations} permutations "
-          f"({table.meta['tables_decomposed']} tables), tol {args.tol:g} bits, method {args.method}")
+          f"({table.meta['tables_decomposed']} tables), tol {args.tol:g} bits, method {args.method or 'default'}")
     print(f"{'stage':<16}{'seconds':>10}")
     print(f"{'(data gen)':<16}{gen:>10.2f}")
     for stage, sec in table.meta["timings"].items():
