@@ -86,11 +86,14 @@ def _factor(sup: Support, q, z, ridge):
     return e, gamma, schur_factor(sup, e, gamma, e, ridge)
 
 
-def _direction(sup: Support, q, a, b, z, target, system):
-    """Newton direction ``(dQ, da, db, dz)`` towards ``Q z = target`` (scalar or per cell)."""
+def _direction(sup: Support, q, z, dual_residual, target, system):
+    """Newton direction ``(dQ, da, db, dz)`` towards ``Q z = target`` (scalar or per cell).
+
+    ``dual_residual`` is ``a + b - log Q(y | x1, x2)`` on the support (m, n, k).
+    """
     e, gamma, factor = system
     q_safe = jnp.where(sup.cell, q, 1.0)
-    g = jnp.where(sup.cell, -_log_conditional(sup, q) + a[:, None, :] + b[None, :, :] + target / q_safe, 0.0)
+    g = jnp.where(sup.cell, dual_residual + target / q_safe, 0.0)
 
     def h_inv(v):
         return e * v + gamma[:, :, None] * e * jnp.sum(e * v, -1, keepdims=True)
@@ -120,12 +123,13 @@ def _step(sup: Support, n_cells, q, a, b, z, ridge):
     """
     mu = jnp.sum(jnp.where(sup.cell, q * z, 0.0)) / n_cells
     system = _factor(sup, q, z, ridge)
-    p_q, _, _, p_z = _direction(sup, q, a, b, z, 0.0, system)
+    dual_residual = jnp.where(sup.cell, a[:, None, :] + b[None, :, :] - _log_conditional(sup, q), 0.0)
+    p_q, _, _, p_z = _direction(sup, q, z, dual_residual, 0.0, system)
     t_aff = _room(sup, q, z, p_q, p_z)
     mu_aff = jnp.sum(jnp.where(sup.cell, (q + t_aff * p_q) * (z + t_aff * p_z), 0.0)) / n_cells
     sigma = jnp.clip((mu_aff / mu) ** 3, _SIGMA_MIN, _SIGMA)
     target = jnp.where(sup.cell, sigma * mu - p_q * p_z, 0.0)
-    d_q, d_a, d_b, d_z = _direction(sup, q, a, b, z, target, system)
+    d_q, d_a, d_b, d_z = _direction(sup, q, z, dual_residual, target, system)
     t = _room(sup, q, z, d_q, d_z)
     q_new = jnp.where(sup.cell, q + t * d_q, 0.0)
     z_new = jnp.where(sup.cell, z + t * d_z, 0.0)
