@@ -1,0 +1,46 @@
+"""The factored Newton system of pidjax.newton against a dense NumPy assembly of the same matrix."""
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from pidjax.decomposition import default_method
+from pidjax.newton import schur_apply, schur_factor
+from pidjax.solver import support_of
+
+
+def _dense_system(q, gamma, c):
+    """``H = sum over pairs (i, j) of [diag(q_ij) + gamma_ij c_ij c_ij']`` on ``(a_i, b_j)``, dense."""
+    m, n, k = q.shape
+    H = np.zeros(((m + n) * k, (m + n) * k))
+    for i in range(m):
+        for j in range(n):
+            block = np.diag(q[i, j]) + gamma[i, j] * np.outer(c[i, j], c[i, j])
+            ia, jb = slice(i * k, (i + 1) * k), slice((m + j) * k, (m + j + 1) * k)
+            for r in (ia, jb):
+                for s in (ia, jb):
+                    H[r, s] += block
+    return H
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 3), (5, 5, 2), (3, 2, 6)])
+def test_one_factorisation_solves_several_right_hand_sides(shape):
+    m, n, k = shape
+    rng = np.random.default_rng(sum(shape))
+    P = rng.dirichlet(np.ones(m * n * k)).reshape(shape)
+    q = rng.uniform(0.05, 1.0, shape)
+    gamma = rng.uniform(0.1, 2.0, (m, n))
+    c = rng.dirichlet(np.ones(k), size=(m, n))
+    H = _dense_system(q, gamma, c)
+    factor = schur_factor(support_of(jnp.asarray(P)), jnp.asarray(q), jnp.asarray(gamma), jnp.asarray(c))
+    for _ in range(3):
+        # right-hand sides in the range of H (H is singular along the label gauge (t, -t))
+        g = H @ rng.standard_normal((m + n) * k)
+        d_a, d_b = schur_apply(factor, jnp.asarray(g[: m * k].reshape(m, k)), jnp.asarray(g[m * k :].reshape(n, k)))
+        d = np.concatenate([np.asarray(d_a).ravel(), np.asarray(d_b).ravel()])
+        assert np.abs(H @ d - g).max() <= 1e-10 * np.abs(g).max()
+
+
+def test_default_method_is_ipm_in_float64_and_newton_in_float32():
+    assert default_method(jnp.float64) == "ipm"
+    assert default_method(jnp.float32) == "newton"
