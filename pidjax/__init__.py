@@ -5,10 +5,14 @@ redundancy, unique and synergistic information with a certified error bound;
 :func:`joint_distribution` builds those tables from integer-coded samples.
 """
 
-from pidjax import canonical, info
-from pidjax.decomposition import METHODS, PIDResult, decompose
-from pidjax.distributions import joint_distribution
-from pidjax.info import entropy, information_terms, mutual_information
+from pidjax._cpu_pool import widen_cpu_pool
+
+widen_cpu_pool()  # before JAX starts its CPU backend: see pidjax/_cpu_pool.py
+
+from pidjax import canonical, info  # noqa: E402
+from pidjax.decomposition import METHODS, PIDResult, decompose  # noqa: E402
+from pidjax.distributions import joint_distribution  # noqa: E402
+from pidjax.info import entropy, information_terms, mutual_information  # noqa: E402
 
 __version__ = "0.1.0"
 
