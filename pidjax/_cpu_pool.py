@@ -11,7 +11,9 @@ queued tasks never run and the process hangs idle (seen with 2 devices on 2 core
 XLA sizes that pool from the ``NPROC`` environment variable when it is set, read once when the
 CPU backend starts. :func:`widen_cpu_pool` sets it to the usable cores plus the device
 count, so even with every device blocked in a LAPACK call there are as many threads free as
-cores. It must run before JAX creates its CPU backend; :mod:`pidjax` calls it on import.
+cores. It must run before JAX creates its CPU backend; :mod:`pidjax` calls it on import. It
+sees the device count of ``XLA_FLAGS`` and of the ``JAX_NUM_CPU_DEVICES`` variable, not a
+``jax.config.update("jax_num_cpu_devices", N)`` made after the import: set ``NPROC`` then.
 """
 
 from __future__ import annotations
@@ -36,8 +38,16 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def requested_cpu_devices(environ) -> int:
+    """CPU devices the environment asks JAX for: ``JAX_NUM_CPU_DEVICES`` if set, else ``XLA_FLAGS``."""
+    value = environ.get("JAX_NUM_CPU_DEVICES", "").strip()
+    if value.lstrip("-").isdigit() and int(value) >= 0:
+        return int(value)
+    return forced_host_devices(environ.get("XLA_FLAGS", ""))
+
+
 def widen_cpu_pool(environ=None) -> int | None:
-    """Set ``NPROC`` to cores + devices when ``XLA_FLAGS`` forces several host devices.
+    """Set ``NPROC`` to cores + devices when the environment asks for several CPU devices.
 
     Leaves an ``NPROC`` the user set alone. ``environ`` defaults to :data:`os.environ`.
 
@@ -45,7 +55,7 @@ def widen_cpu_pool(environ=None) -> int | None:
       The pool size set, or ``None`` when nothing was changed.
     """
     environ = os.environ if environ is None else environ
-    devices = forced_host_devices(environ.get("XLA_FLAGS", ""))
+    devices = requested_cpu_devices(environ)
     if devices <= 1 or "NPROC" in environ:
         return None
     size = usable_cores() + devices

@@ -28,6 +28,11 @@ def test_widen_cpu_pool_sets_cores_plus_devices_and_respects_the_user():
     single = {"XLA_FLAGS": "--xla_force_host_platform_device_count=1"}
     assert widen_cpu_pool(single) is None and "NPROC" not in single
     assert widen_cpu_pool({}) is None
+    # jax's own variable wins over XLA_FLAGS, as it does in jax.
+    both = {"JAX_NUM_CPU_DEVICES": "1", "XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    assert widen_cpu_pool(both) is None
+    config = {"JAX_NUM_CPU_DEVICES": "2"}
+    assert widen_cpu_pool(config) == int(config["NPROC"]) >= 3
 
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="needs CPU affinity masks (Linux)")
