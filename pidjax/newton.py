@@ -104,7 +104,10 @@ def schur_factor(sup: Support, q, gamma, c, ridge=RIDGE) -> SchurFactor:
     used = mask_b.astype(dtype)
     gauge = jnp.einsum("jy,ly,yz->jylz", used, used, eye).reshape(n * k, n * k)
     schur = schur + scale * gauge + ridge_abs * jnp.eye(n * k, dtype=dtype)
-    return SchurFactor(inv_a, x, flat_c, jnp.linalg.cholesky(schur), mask_a, mask_b)
+    # Symmetric by construction up to rounding, and only its lower triangle is read: skip the
+    # (S + S') / 2 pass of jnp.linalg.cholesky, a strided read of the whole matrix.
+    chol = lax.linalg.cholesky(schur, symmetrize_input=False)
+    return SchurFactor(inv_a, x, flat_c, chol, mask_a, mask_b)
 
 
 def schur_apply(f: SchurFactor, g_a, g_b):
