@@ -1,11 +1,12 @@
 """Where one second-order step's time goes: the parts of a newton / ipm step, per table.
 
-    python -m benchmarks.step_profile [--batch 100] [--workloads dense10,dense16]
+    python -m benchmarks.step_profile [--batch 100] [--workloads dense10,dense16,clustered8,clustered16]
 
-Each part is jitted and vmapped on its own over a batch of seeded Dirichlet(1) tables at the
-solvers' starting points and timed after a warm-up call (median of 9 calls, compile excluded);
-it prints microseconds per table. Parts run separately lose the fusion across their borders,
-so they add up to a little more than the whole step. A whole solve costs about
+Each part is jitted and vmapped on its own over a batch of tables of one of the
+:data:`benchmarks.kernel_throughput.WORKLOADS` at the solvers' starting points and timed
+after a warm-up call (median of 9 calls, compile excluded); it prints microseconds per table.
+Parts run separately lose the fusion across their borders, so they add up to a little more
+than the whole step. A whole solve costs about
 ``iterations x (step + certificate)``: compare with ``benchmarks.kernel_throughput``.
 """
 
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 
 jax.config.update("jax_enable_x64", True)
 
-from benchmarks.kernel_throughput import workload  # noqa: E402
+from benchmarks.kernel_throughput import WORKLOADS, workload  # noqa: E402
 from pidjax import ipm, newton  # noqa: E402
 from pidjax.solver import certify, support_of  # noqa: E402
 
@@ -98,12 +99,12 @@ def time_part(fn, args, batch: int, repeats: int = 9) -> float:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=100)
-    parser.add_argument("--workloads", default="dense10,dense16", help="dense10 and/or dense16")
+    parser.add_argument("--workloads", default="dense10,dense16", help=f"comma list of {', '.join(WORKLOADS)}")
     args = parser.parse_args(argv)
     names = [w for w in args.workloads.split(",") if w]
     for name in names:
-        if name not in ("dense10", "dense16"):
-            parser.error(f"unknown workload {name!r}: choose dense10 or dense16")
+        if name not in WORKLOADS:
+            parser.error(f"unknown workload {name!r}: choose from {', '.join(WORKLOADS)}")
     print(f"device: {jax.devices()[0].device_kind}, batch {args.batch}, float64, microseconds per table")
     for name in names:
         label, P = workload(name, args.batch)

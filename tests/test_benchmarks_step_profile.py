@@ -5,8 +5,9 @@ import pytest
 from benchmarks import step_profile
 
 
-def test_step_profile_prints_every_part(capsys):
-    step_profile.main(["--batch", "2", "--workloads", "dense10"])
+@pytest.mark.parametrize("workload", ["dense10", "clustered8"])
+def test_step_profile_prints_every_part(capsys, workload):
+    step_profile.main(["--batch", "2", "--workloads", workload])
     out = capsys.readouterr().out
     for part in step_profile._parts():
         row = next(line for line in out.splitlines() if line.startswith(f"| {part} |"))
