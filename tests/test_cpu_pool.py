@@ -42,9 +42,13 @@ def test_two_host_devices_on_two_cores_finish_dense_tables_like_one_device(tmp_p
     rng = np.random.default_rng(3)
     P = rng.dirichlet(np.ones(1000), size=64).reshape(64, 10, 10, 10)
     np.save(tmp_path / "P.npy", P)
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    # Pinned in the child before JAX starts, since XLA sizes its pool from the affinity mask
+    # (a preexec_fn would make subprocess fork this multithreaded process).
     script = textwrap.dedent(
         f"""
         import os
+        os.sched_setaffinity(0, {cores!r})
         import numpy as np
         import pidjax, jax
         jax.config.update("jax_enable_x64", True)
@@ -56,11 +60,7 @@ def test_two_host_devices_on_two_cores_finish_dense_tables_like_one_device(tmp_p
     )
     env = {k: v for k, v in os.environ.items() if k != "NPROC"}
     env.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
-    cores = sorted(os.sched_getaffinity(0))[:2]
-    subprocess.run(
-        [sys.executable, "-c", script], check=True, env=env, timeout=240,
-        preexec_fn=lambda: os.sched_setaffinity(0, cores),
-    )
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=240)
     sharded = np.load(tmp_path / "out.npy")
     single = decompose(P, method="ipm")
     np.testing.assert_allclose(sharded[0], np.asarray(single.redundancy), atol=1e-12)
