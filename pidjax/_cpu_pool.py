@@ -41,7 +41,7 @@ def usable_cores() -> int:
 def requested_cpu_devices(environ) -> int:
     """CPU devices the environment asks JAX for: ``JAX_NUM_CPU_DEVICES`` if set, else ``XLA_FLAGS``."""
     value = environ.get("JAX_NUM_CPU_DEVICES", "").strip()
-    if value.lstrip("-").isdigit() and int(value) >= 0:
+    if value.isdigit():  # jax's default -1 (unset) defers to XLA_FLAGS, as here
         return int(value)
     return forced_host_devices(environ.get("XLA_FLAGS", ""))
 
