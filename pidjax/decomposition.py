@@ -13,12 +13,11 @@ from jax import lax
 
 from pidjax._validate import check_joint, is_traced
 from pidjax.info import information_terms, unit_scale
+from pidjax.placement import auto_batch_size, run_chunks, solve_across_processes
 from pidjax.solver import SOLVERS, solve_batch
 
 METHODS = tuple(SOLVERS)
 DEFAULT_MAX_ITERS = {"newton": 200, "ipfp": 20_000, "ipm": 200}
-MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
-ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
 
 
 class PIDResult(NamedTuple):
@@ -121,63 +120,6 @@ def _decompose_flat(P, tol_nats, max_iters, method, check_every, return_q, unit)
     )
 
 
-def memory_budget() -> int:
-    """Bytes of solver working set per compiled call: :data:`MEMORY_BUDGET` on CPU, or a
-    :data:`ACCELERATOR_SHARE` fraction of the first device's memory where it reports its size
-    (GPU, TPU) and that is larger."""
-    try:
-        stats = jax.devices()[0].memory_stats() or {}
-    except Exception:  # backends without memory statistics
-        stats = {}
-    return max(MEMORY_BUDGET, int(stats.get("bytes_limit", 0)) // ACCELERATOR_SHARE)
-
-
-def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
-    """Tables per compiled call that keep the solver's working set within ``budget_bytes``
-    (default :func:`memory_budget`).
-
-    The estimate counts the Newton system (the dense ``min(m, n) k`` square Schur complement
-    and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays.
-    """
-    if budget_bytes is None:
-        budget_bytes = memory_budget()
-    m, n, k = table_shape
-    side = min(m, n) * k
-    per_table = jnp.dtype(dtype).itemsize * (6 * side * side + 6 * m * n * k * k + 40 * m * n * k)
-    return int(max(1, budget_bytes // per_table))
-
-
-def _place(flat, multiple: int):
-    """Pad the batch to a multiple of the device count and shard it over the devices."""
-    devices = jax.devices()
-    pad = (-flat.shape[0]) % multiple
-    if pad:
-        flat = jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (pad, *flat.shape[1:]))])
-    if len(devices) > 1:
-        mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
-        flat = jax.device_put(flat, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")))
-    return flat
-
-
-def _run_chunks(flat, batch_size: int, solve):
-    """Apply ``solve`` to equal-sized chunks of ``flat`` (one compilation), then join them."""
-    total = flat.shape[0]
-    n_dev = len(jax.devices())
-    size = min(batch_size, total)
-    size = max(n_dev, size - size % n_dev) if n_dev > 1 else size
-    parts = []
-    for start in range(0, total, size):
-        chunk = flat[start : start + size]
-        used = chunk.shape[0]
-        if used < size and start > 0:  # pad the tail to the common size: no recompilation
-            chunk = jnp.concatenate([chunk, jnp.broadcast_to(chunk[:1], (size - used, *chunk.shape[1:]))])
-        out = solve(_place(chunk, n_dev))
-        parts.append(jax.tree_util.tree_map(lambda x, u=used: x[:u], out))
-    if len(parts) == 1:
-        return parts[0]
-    return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
-
-
 def decompose(
     P,
     *,
@@ -190,6 +132,7 @@ def decompose(
     unit: str = "bits",
     check_every: int = 10,
     batch_size: int | None = None,
+    across_processes: bool = True,
 ) -> PIDResult:
     """BROJA partial information decomposition of joint tables ``P(x1, x2, y)``.
 
@@ -213,8 +156,12 @@ def decompose(
       check_every: outer iterations between certificate checks (IPFP).
       batch_size: tables per compiled call; larger batches are processed in chunks of this
         size (default: :func:`auto_batch_size`, a 2 GiB working set on CPU, a quarter of the
-        device memory on a GPU/TPU). With several devices
-        each chunk is sharded over all of them along the batch axis.
+        device memory on a GPU/TPU). With several local devices each chunk is sharded over
+        them along the batch axis.
+      across_processes: with several JAX processes (``jax.distributed.initialize``), whether
+        ``P`` is one batch given to every process, split between them and gathered so that
+        each returns the whole result (default), or each process's own tables, solved on its
+        own devices with no communication (``False``). Ignored with one process.
 
     Returns:
       A :class:`PIDResult` whose fields have the batch shape ``P.shape[:-3]``. The four terms
@@ -224,7 +171,8 @@ def decompose(
 
     Raises:
       ValueError: bad input (shape, sign, NaN/inf, all-zero table, sum off 1, unknown method or
-        unit, float64 without x64); the message names the argument and the batch index.
+        unit, float64 without x64); the message names the argument and the batch index. With
+        several processes and ``across_processes``, also when they were given different ``P``.
 
     Warns:
       RuntimeWarning: when some table did not reach ``tol`` within ``max_iters`` (see the
@@ -272,7 +220,12 @@ def decompose(
             batch_size = auto_batch_size(table, dtype)
         if int(batch_size) < 1:
             raise ValueError(f"batch_size must be >= 1; got {batch_size}")
-        out = _run_chunks(flat, int(batch_size), solve)
+        batch_size = int(batch_size)
+
+        def run_local(tables):
+            return run_chunks(tables, batch_size, solve)
+
+        out = solve_across_processes(flat, run_local) if across_processes else run_local(flat)
     out = jax.tree_util.tree_map(lambda x: x.reshape(batch + x.shape[1:]), out)
     if not traced:
         converged = np.asarray(out.converged)

@@ -6,7 +6,7 @@ import pytest
 
 from pidjax import newton
 from pidjax.canonical import distribution
-from pidjax.decomposition import MEMORY_BUDGET, memory_budget
+from pidjax.placement import MEMORY_BUDGET, memory_budget
 from pidjax.solver import _raise_to_constraints, certify, dual_shifts, support_of
 
 

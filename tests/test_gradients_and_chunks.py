@@ -12,7 +12,7 @@ import pytest
 
 from helpers import random_table, terms
 from pidjax import decompose
-from pidjax.decomposition import auto_batch_size
+from pidjax.placement import auto_batch_size
 
 FIELDS = ["redundancy", "unique_1", "unique_2", "synergy"]
 

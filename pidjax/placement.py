@@ -1,0 +1,129 @@
+"""Where a batch of tables is solved: chunks that fit in memory, local devices, many processes.
+
+A flat batch ``(B, m, n, k)`` is cut into equal chunks (one compilation) sized by
+:func:`auto_batch_size`; each chunk is sharded along its batch axis over this process's
+devices. With several processes (``jax.distributed.initialize`` on many hosts, or several
+processes on one), :func:`solve_across_processes` gives each process an equal share of the
+batch and gathers the results, so every process returns the whole batch. Tables are
+independent, so the solve itself needs no communication; only the gather does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
+ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
+
+
+def memory_budget() -> int:
+    """Bytes of solver working set per compiled call: :data:`MEMORY_BUDGET` on CPU, or a
+    :data:`ACCELERATOR_SHARE` fraction of the first device's memory where it reports its size
+    (GPU, TPU) and that is larger."""
+    try:
+        stats = jax.local_devices()[0].memory_stats() or {}
+    except Exception:  # backends without memory statistics
+        stats = {}
+    return max(MEMORY_BUDGET, int(stats.get("bytes_limit", 0)) // ACCELERATOR_SHARE)
+
+
+def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
+    """Tables per compiled call that keep the solver's working set within ``budget_bytes``
+    (default :func:`memory_budget`).
+
+    The estimate counts the Newton system (the dense ``min(m, n) k`` square Schur complement
+    and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays.
+    """
+    if budget_bytes is None:
+        budget_bytes = memory_budget()
+    m, n, k = table_shape
+    side = min(m, n) * k
+    per_table = jnp.dtype(dtype).itemsize * (6 * side * side + 6 * m * n * k * k + 40 * m * n * k)
+    return int(max(1, budget_bytes // per_table))
+
+
+def _pad_to(flat, size: int):
+    """``flat`` with copies of its first table appended up to ``size`` tables."""
+    pad = size - flat.shape[0]
+    if pad <= 0:
+        return flat
+    return jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (pad, *flat.shape[1:]))])
+
+
+def place(flat):
+    """Shard ``flat`` along its batch axis over this process's devices (padded to a multiple)."""
+    devices = jax.local_devices()
+    if len(devices) == 1:
+        return flat
+    flat = _pad_to(flat, -(-flat.shape[0] // len(devices)) * len(devices))
+    mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
+    return jax.device_put(flat, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")))
+
+
+def run_chunks(flat, batch_size: int, solve):
+    """Apply ``solve`` to equal-sized chunks of ``flat`` (one compilation), then join them.
+
+    ``solve`` maps a batch ``(b, m, n, k)`` to a pytree of arrays with leading axis ``b``;
+    padding added to fill the last chunk or a device is cut off again.
+    """
+    total = flat.shape[0]
+    n_dev = len(jax.local_devices())
+    size = min(batch_size, total)
+    size = max(n_dev, size - size % n_dev) if n_dev > 1 else size
+    parts = []
+    for start in range(0, total, size):
+        chunk = flat[start : start + size]
+        used = chunk.shape[0]
+        if start > 0:  # pad the tail to the common size: no recompilation
+            chunk = _pad_to(chunk, size)
+        out = solve(place(chunk))
+        parts.append(jax.tree_util.tree_map(lambda x, u=used: x[:u], out))
+    if len(parts) == 1:
+        return parts[0]
+    return jax.tree_util.tree_map(lambda *xs: jnp.concatenate(xs), *parts)
+
+
+def _fingerprint(flat) -> np.ndarray:
+    """Shape, dtype and a hash of the bytes of ``flat``, as int64 words (equal iff same input)."""
+    host = np.ascontiguousarray(np.asarray(flat))
+    digest = hashlib.blake2b(host.tobytes(), digest_size=16)
+    digest.update(str((host.shape, host.dtype.str)).encode())
+    return np.frombuffer(digest.digest(), dtype=np.int64).copy()
+
+
+def solve_across_processes(flat, run_local):
+    """Solve ``flat`` (the same batch on every process) with each process taking one share.
+
+    Process ``p`` of ``c`` solves tables ``[p s, (p + 1) s)`` with ``s = ceil(B / c)`` by
+    ``run_local`` on its own devices (the last share is padded); the results are gathered with
+    ``jax.experimental.multihost_utils.process_allgather``, so every process returns the result
+    for all ``B`` tables. With one process this is ``run_local(flat)``. On CPU the gather uses
+    JAX's CPU collectives (gloo, JAX's default).
+
+    Raises:
+      ValueError: on every process, when the processes were given different batches.
+    """
+    count = jax.process_count()
+    if count == 1:
+        return run_local(flat)
+    from jax.experimental import multihost_utils
+
+    prints = multihost_utils.process_allgather(_fingerprint(flat))  # (count, 2)
+    differ = [p for p in range(count) if not np.array_equal(prints[p], prints[0])]
+    if differ:
+        raise ValueError(
+            f"across_processes=True needs the same P on every process; processes {differ} were "
+            "given a different batch than process 0 (pass across_processes=False to solve each "
+            "process's own tables)"
+        )
+    total = flat.shape[0]
+    share = -(-total // count)
+    start = jax.process_index() * share
+    mine = _pad_to(flat[start : start + share], share) if start < total else _pad_to(flat[:1], share)
+    out = run_local(mine)
+    gathered = multihost_utils.process_allgather(out, tiled=True)
+    return jax.tree_util.tree_map(lambda x: jnp.asarray(x[:total]), gathered)
