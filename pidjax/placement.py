@@ -18,6 +18,7 @@ import numpy as np
 
 MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
 ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
+CPU_CHUNK_TABLES = 256  # most tables per CPU device in one compiled call: bigger chunks run slower
 
 
 def memory_budget() -> int:
@@ -32,18 +33,26 @@ def memory_budget() -> int:
 
 
 def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
-    """Tables per compiled call that keep the solver's working set within ``budget_bytes``
-    (default :func:`memory_budget`).
+    """Tables per compiled call: within ``budget_bytes`` of working set (default
+    :func:`memory_budget`) and, on CPU, at most :data:`CPU_CHUNK_TABLES` per local device.
 
     The estimate counts the Newton system (the dense ``min(m, n) k`` square Schur complement
-    and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays.
+    and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays. The CPU cap is a
+    speed limit, not a memory one: on the 2-core CPU this was measured on, chunks of a few
+    hundred tables solve 1.2-1.9x more tables per second than chunks of thousands, for tables
+    from 2x2x2 to 10x10x10 (16x16x10 ones are flat from 256 to 800); see
+    ``benchmarks/chunk_size.py``.
     """
     if budget_bytes is None:
         budget_bytes = memory_budget()
     m, n, k = table_shape
     side = min(m, n) * k
     per_table = jnp.dtype(dtype).itemsize * (6 * side * side + 6 * m * n * k * k + 40 * m * n * k)
-    return int(max(1, budget_bytes // per_table))
+    size = int(max(1, budget_bytes // per_table))
+    devices = jax.local_devices()
+    if devices[0].platform == "cpu":
+        size = min(size, CPU_CHUNK_TABLES * len(devices))
+    return size
 
 
 def _pad_to(flat, size: int):
@@ -64,23 +73,42 @@ def place(flat):
     return jax.device_put(flat, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")))
 
 
+CHUNK_STEP = 16  # chunk sizes are multiples of this (times the device count): few compilations
+
+
+def chunk_size(total: int, batch_size: int, n_dev: int = 1) -> int:
+    """Tables per call for ``total`` tables, at most ``batch_size``, in near-equal chunks.
+
+    A batch that fits is one call of ``total`` (rounded up to a multiple of ``n_dev``).
+    Otherwise it is cut into ``c = ceil(total / batch_size)`` chunks of ``ceil(total / c)``
+    rounded up to a multiple of :data:`CHUNK_STEP` ``* n_dev`` (never above ``batch_size``
+    rounded down to a multiple of ``n_dev``, nor below ``n_dev``): the padding of the last chunk is then at most about
+    ``c`` steps, not most of a chunk, and the sizes a sweep compiles for stay few.
+    """
+    whole = -(-total // n_dev) * n_dev
+    if total <= batch_size:
+        return whole
+    cap = max(n_dev, batch_size - batch_size % n_dev)
+    count = -(-total // cap)
+    per_chunk = -(-total // count)
+    step = CHUNK_STEP * n_dev
+    return min(-(-per_chunk // step) * step, cap)
+
+
 def run_chunks(flat, batch_size: int, solve):
     """Apply ``solve`` to equal-sized chunks of ``flat`` (one compilation), then join them.
 
     ``solve`` maps a batch ``(b, m, n, k)`` to a pytree of arrays with leading axis ``b``;
-    padding added to fill the last chunk or a device is cut off again.
+    chunks are sized by :func:`chunk_size`, and padding added to fill the last chunk or a
+    device is cut off again.
     """
     total = flat.shape[0]
-    n_dev = len(jax.local_devices())
-    size = min(batch_size, total)
-    size = max(n_dev, size - size % n_dev) if n_dev > 1 else size
+    size = chunk_size(total, batch_size, len(jax.local_devices()))
     parts = []
     for start in range(0, total, size):
         chunk = flat[start : start + size]
         used = chunk.shape[0]
-        if start > 0:  # pad the tail to the common size: no recompilation
-            chunk = _pad_to(chunk, size)
-        out = solve(place(chunk))
+        out = solve(place(_pad_to(chunk, size)))
         parts.append(jax.tree_util.tree_map(lambda x, u=used: x[:u], out))
     if len(parts) == 1:
         return parts[0]

@@ -1,0 +1,35 @@
+"""Chunk sizes and the CPU cap of pidjax.placement."""
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pidjax.placement import CHUNK_STEP, CPU_CHUNK_TABLES, auto_batch_size, chunk_size
+
+
+@settings(max_examples=300, deadline=None)
+@given(total=st.integers(1, 100_000), batch_size=st.integers(1, 5_000), n_dev=st.sampled_from([1, 2, 3, 4, 8]))
+def test_chunk_size_covers_the_batch_with_little_padding(total, batch_size, n_dev):
+    size = chunk_size(total, batch_size, n_dev)
+    chunks = -(-total // size)
+    assert size % n_dev == 0 and size >= n_dev
+    if total <= batch_size:
+        assert chunks == 1 and size - total < n_dev  # one call, padded only to fill the devices
+    else:
+        assert size <= max(batch_size, n_dev)
+        cap = max(n_dev, batch_size - batch_size % n_dev)
+        # No more calls than needed, and the padding is at most one step per chunk, not most
+        # of a chunk.
+        assert chunks == -(-total // cap)
+        assert chunks * size - total < chunks * CHUNK_STEP * n_dev
+
+def test_chunk_size_examples():
+    assert chunk_size(800, 256) == 208  # 4 chunks, 832 tables solved (was 1024 with 256)
+    assert chunk_size(101, 100) == 64  # 2 chunks, 128 solved (was 200)
+    assert chunk_size(100, 100) == 100
+    assert chunk_size(9, 9, n_dev=2) == 10
+
+
+def test_auto_batch_size_is_capped_per_cpu_device_and_by_memory():
+    assert auto_batch_size((2, 2, 2), np.float64) == CPU_CHUNK_TABLES  # one CPU device here
+    assert auto_batch_size((10, 10, 10), np.float64, budget_bytes=10**7) < CPU_CHUNK_TABLES
