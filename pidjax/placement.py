@@ -18,7 +18,7 @@ import numpy as np
 
 MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
 ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
-CPU_CHUNK_TABLES = 256  # most tables per CPU device in one compiled call: bigger chunks run slower
+CPU_CHUNK_TABLES = 256  # most tables per CPU device in one compiled call: thousands of small tables run slower
 
 
 def memory_budget() -> int:
@@ -38,10 +38,10 @@ def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
 
     The estimate counts the Newton system (the dense ``min(m, n) k`` square Schur complement
     and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays. The CPU cap is a
-    speed limit, not a memory one: on the 2-core CPU this was measured on, chunks of a few
-    hundred tables solve 1.2-1.9x more tables per second than chunks of thousands, for tables
-    from 2x2x2 to 10x10x10 (16x16x10 ones are flat from 256 to 800); see
-    ``benchmarks/chunk_size.py``.
+    speed limit, not a memory one. Measured on a 2-core CPU, one process per setting: 8,000
+    5x5x3 tables ran 1.5-1.7x faster in chunks of 256 than in one call, 4,000 clustered 8x8x4
+    ones 1.1x faster; 10x10x10 and 16x16x10 tables ran within noise of their memory-capped
+    chunks. ``python -m benchmarks.chunk_size`` measures it on other machines.
     """
     if budget_bytes is None:
         budget_bytes = memory_budget()
