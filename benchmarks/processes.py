@@ -100,8 +100,9 @@ def main(argv=None):
         failed = [i for i, p in enumerate(procs) if p.returncode != 0]
         if failed:
             raise RuntimeError(f"process {failed[0]} of {count} failed:\n{outs[failed[0]][1][-2000:]}")
-        sys.stdout.write(outs[0][0])
-        sys.stdout.flush()
+        for line in outs[0][0].splitlines():  # the table rows; gloo also prints to stdout
+            if line.startswith("| "):
+                print(line, flush=True)
 
 
 if __name__ == "__main__":
