@@ -19,6 +19,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -85,22 +86,33 @@ def main(argv=None):
     for count in counts:
         port = _free_port()
         common = ["--workloads", args.workloads, "--batch", str(args.batch), "--rounds", str(args.rounds)]
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
-        procs = [
-            subprocess.Popen([sys.executable, "-m", "benchmarks.processes", *common, "--worker", str(port), str(count), str(i)],
-                             stdout=subprocess.PIPE if i == 0 else subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                             cwd=ROOT, env=env)
-            for i in range(count)
-        ]
-        try:
-            outs = [p.communicate(timeout=args.timeout) for p in procs]
-        finally:
-            for p in procs:
-                p.kill()
+        path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+        env = dict(os.environ, PYTHONPATH=path)
+        # Output to files, not pipes: a worker blocked on a full pipe would stall the others' gather.
+        with tempfile.TemporaryDirectory() as folder:
+            logs = [open(Path(folder) / f"{i}.log", "w+") for i in range(count)]
+            procs = [
+                subprocess.Popen(
+                    [sys.executable, "-m", "benchmarks.processes", *common, "--worker", str(port), str(count), str(i)],
+                    stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
+                )
+                for i, log in enumerate(logs)
+            ]
+            try:
+                for p in procs:
+                    p.wait(timeout=args.timeout)
+            finally:
+                for p in procs:
+                    p.kill()
+            outs = []
+            for log in logs:
+                log.seek(0)
+                outs.append(log.read())
+                log.close()
         failed = [i for i, p in enumerate(procs) if p.returncode != 0]
         if failed:
-            raise RuntimeError(f"process {failed[0]} of {count} failed:\n{outs[failed[0]][1][-2000:]}")
-        for line in outs[0][0].splitlines():  # the table rows; gloo also prints to stdout
+            raise RuntimeError(f"process {failed[0]} of {count} failed:\n{outs[failed[0]][-2000:]}")
+        for line in outs[0].splitlines():  # the table rows; gloo also prints to stdout
             if line.startswith("| "):
                 print(line, flush=True)
 

@@ -156,8 +156,9 @@ def decompose(
       check_every: outer iterations between certificate checks (IPFP).
       batch_size: tables per compiled call; larger batches are processed in chunks of this
         size (default: :func:`auto_batch_size`, a 2 GiB working set and at most 256 tables
-        per device on CPU, a quarter of the device memory on a GPU/TPU), in near-equal chunks. With several local devices each chunk is sharded over
-        them along the batch axis.
+        per device on CPU, a quarter of the device memory on a GPU/TPU), in near-equal
+        chunks. With several local devices each chunk is sharded over them along the batch
+        axis.
       across_processes: with several JAX processes (``jax.distributed.initialize``), whether
         ``P`` is one batch given to every process, split between them and gathered so that
         each returns the whole result (default), or each process's own tables, solved on its

@@ -1,7 +1,7 @@
 """Where a batch of tables is solved: chunks that fit in memory, local devices, many processes.
 
-A flat batch ``(B, m, n, k)`` is cut into equal chunks (one compilation) sized by
-:func:`auto_batch_size`; each chunk is sharded along its batch axis over this process's
+A flat batch ``(B, m, n, k)`` is cut into near-equal chunks (one compilation) of at most
+:func:`auto_batch_size` tables; each chunk is sharded along its batch axis over this process's
 devices. With several processes (``jax.distributed.initialize`` on many hosts, or several
 processes on one), :func:`solve_across_processes` gives each process an equal share of the
 batch and gathers the results, so every process returns the whole batch. Tables are
@@ -19,6 +19,7 @@ import numpy as np
 MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
 ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
 CPU_CHUNK_TABLES = 256  # most tables per CPU device in one compiled call: thousands of small tables run slower
+CHUNK_STEP = 16  # chunk sizes are multiples of this (times the device count): few compilations
 
 
 def memory_budget() -> int:
@@ -73,17 +74,14 @@ def place(flat):
     return jax.device_put(flat, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")))
 
 
-CHUNK_STEP = 16  # chunk sizes are multiples of this (times the device count): few compilations
-
-
 def chunk_size(total: int, batch_size: int, n_dev: int = 1) -> int:
     """Tables per call for ``total`` tables, at most ``batch_size``, in near-equal chunks.
 
     A batch that fits is one call of ``total`` (rounded up to a multiple of ``n_dev``).
     Otherwise it is cut into ``c = ceil(total / batch_size)`` chunks of ``ceil(total / c)``
     rounded up to a multiple of :data:`CHUNK_STEP` ``* n_dev`` (never above ``batch_size``
-    rounded down to a multiple of ``n_dev``, nor below ``n_dev``): the padding of the last chunk is then at most about
-    ``c`` steps, not most of a chunk, and the sizes a sweep compiles for stay few.
+    rounded down to a multiple of ``n_dev``, nor below ``n_dev``). The padding is then less
+    than one step per chunk, not most of a chunk, and a sweep compiles few distinct sizes.
     """
     whole = -(-total // n_dev) * n_dev
     if total <= batch_size:

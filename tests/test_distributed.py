@@ -69,13 +69,23 @@ def test_two_processes_share_a_batch_and_both_return_all_of_it(tmp_path):
     # Two processes of two CPU devices each: a share is sharded again over its process's devices.
     env = {k: v for k, v in os.environ.items() if k != "NPROC"}
     env.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
+    # Output to files, not pipes: a worker blocked on a full pipe would stall the other's gather.
+    logs = [open(tmp_path / f"log{pid}.txt", "w+") for pid in (0, 1)]
     procs = [
         subprocess.Popen([sys.executable, str(tmp_path / "worker.py"), str(port), str(pid), str(tmp_path)],
-                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        for pid in (0, 1)
+                         env=env, stdout=log, stderr=subprocess.STDOUT)
+        for pid, log in enumerate(logs)
     ]
-    logs = [p.communicate(timeout=300)[0] for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], "\n".join(logs)[-3000:]
+    try:
+        for p in procs:
+            p.wait(timeout=300)
+    finally:
+        for p in procs:
+            p.kill()
+        for log in logs:
+            log.close()
+    output = "\n".join((tmp_path / f"log{pid}.txt").read_text() for pid in (0, 1))
+    assert [p.returncode for p in procs] == [0, 0], output[-3000:]
 
     single = decompose(P, return_q=True)
     for pid in (0, 1):
