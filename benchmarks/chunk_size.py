@@ -4,10 +4,9 @@
         [--batch 2000] [--sizes 64,128,256,512,1024,auto] [--method ipm] [--rounds 3]
 
 Every chunk size solves the same batch of one of the
-:data:`benchmarks.kernel_throughput.WORKLOADS` (or ``dense2`` / ``dense5``: Dirichlet(1)
-2x2x2 / 5x5x3 tables). Sizes are timed in turn, round after round, so that the machine's
-drift hits them alike; compile time is excluded (one warm-up call per size) and the median of
-the rounds is printed. ``auto`` is what ``decompose`` picks by itself
+:data:`benchmarks.kernel_throughput.WORKLOADS`. Sizes are timed in turn, round after round, so
+that the machine's drift hits them alike; compile time is excluded (one warm-up call per size)
+and the median of the rounds is printed. ``auto`` is what ``decompose`` picks by itself
 (:func:`pidjax.placement.auto_batch_size`).
 """
 
@@ -26,18 +25,6 @@ import pidjax  # noqa: E402
 from benchmarks.kernel_throughput import WORKLOADS, workload  # noqa: E402
 from pidjax.placement import auto_batch_size  # noqa: E402
 
-SMALL = {"dense2": (2, 2, 2), "dense5": (5, 5, 3)}
-
-
-def tables(name: str, batch: int) -> np.ndarray:
-    """A batch ``(batch, m, n, k)`` of the workload ``name``."""
-    if name in SMALL:
-        shape = SMALL[name]
-        rng = np.random.default_rng(0)
-        return rng.dirichlet(np.ones(int(np.prod(shape))), size=batch).reshape(batch, *shape)
-    return workload(name, batch)[1]
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="dense10,clustered8,dense16")
@@ -47,8 +34,8 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args(argv)
     for name in args.workloads.split(","):
-        if name not in WORKLOADS and name not in SMALL:
-            parser.error(f"unknown workload {name!r}; one of {WORKLOADS + tuple(SMALL)}")
+        if name not in WORKLOADS:
+            parser.error(f"unknown workload {name!r}; one of {', '.join(WORKLOADS)}")
     if args.batch < 1 or args.rounds < 1:
         parser.error("--batch and --rounds must be >= 1")
     dev = jax.devices()[0]
@@ -57,7 +44,7 @@ def main(argv=None):
     print("| workload | batch | chunk | tables/s |")
     print("|---|---|---|---|")
     for name in args.workloads.split(","):
-        P = tables(name, args.batch)
+        P = workload(name, args.batch)[1]
         auto = auto_batch_size(P.shape[1:], np.float64)
         sizes = sorted({auto if s == "auto" else int(s) for s in args.sizes.split(",")})
         for size in sizes:  # warm-up: compile every size once

@@ -4,7 +4,8 @@
         [--dtype float64] [--tol 1e-6] [--methods newton,ipm,ipfp]
         [--workloads dense10,clustered8,clustered16,dense16]
 
-Workloads: ``dense10`` / ``dense16`` are seeded Dirichlet(1) 10x10x10 / 16x16x10 tables;
+Workloads: ``dense10`` / ``dense16`` are seeded Dirichlet(1) 10x10x10 / 16x16x10 tables
+(``dense2`` / ``dense5``: 2x2x2 / 5x5x3, for small-table overheads);
 ``clustered8`` / ``clustered16`` are the stored clustered tables of the ground-truth file
 (8x8x4 and 16x16x10, made by k-means of two synthetic modalities), tiled to the batch size.
 ``--batch`` takes a comma list (e.g. ``1000,10000,100000``): every size is timed. Compile time
@@ -27,7 +28,9 @@ jax.config.update("jax_enable_x64", True)
 import pidjax  # noqa: E402
 from benchmarks.cases import load_cases  # noqa: E402
 
-WORKLOADS = ("dense10", "clustered8", "clustered16", "dense16")
+DENSE = {"dense10": (10, 10, 10), "dense16": (16, 16, 10), "dense2": (2, 2, 2), "dense5": (5, 5, 3)}
+CLUSTERED = {"clustered8": (8, 8, 4), "clustered16": (16, 16, 10)}
+WORKLOADS = ("dense10", "clustered8", "clustered16", "dense16", "dense2", "dense5")
 
 
 def _timed(P, method, dtype, tol):
@@ -52,11 +55,11 @@ def _timed(P, method, dtype, tol):
 def workload(name: str, batch: int) -> tuple[str, np.ndarray]:
     """``(label, tables (batch, m, n, k))`` of one of :data:`WORKLOADS`."""
     rng = np.random.default_rng(0)
-    if name.startswith("dense"):
-        shape = (10, 10, 10) if name == "dense10" else (16, 16, 10)
+    if name in DENSE:
+        shape = DENSE[name]
         size = int(np.prod(shape))
         return f"dense {'x'.join(map(str, shape))}", rng.dirichlet(np.ones(size), size=batch).reshape(batch, *shape)
-    shape = {"clustered8": (8, 8, 4), "clustered16": (16, 16, 10)}[name]
+    shape = CLUSTERED[name]
     tables = [c["P"] for c in load_cases() if c["family"] == "clustered" and c["P"].shape == shape]
     return f"clustered {'x'.join(map(str, shape))} ({len(tables)} tiled)", np.stack(
         [tables[i % len(tables)] for i in range(batch)]

@@ -5,8 +5,7 @@
 
 For each process count ``c`` it starts ``c`` copies of itself on this machine, joined by
 ``jax.distributed`` (CPU collectives: gloo), and every copy decomposes the same batch of one of
-the :data:`benchmarks.kernel_throughput.WORKLOADS` (or ``dense2`` / ``dense5``): each solves
-its share and the results are gathered (``pidjax.placement.solve_across_processes``).
+the :data:`benchmarks.kernel_throughput.WORKLOADS`: each solves its share and the results are gathered (``pidjax.placement.solve_across_processes``).
 Process 0 prints the median of ``--rounds`` timed calls after a warm-up call, gather
 included. On a CPU this tells whether one process per core beats one process using all cores.
 """
@@ -25,6 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent  # the repository: workers run from here
 
+
 def _worker(args):
     import jax
 
@@ -35,10 +35,10 @@ def _worker(args):
     import numpy as np
 
     import pidjax
-    from benchmarks.chunk_size import tables
+    from benchmarks.kernel_throughput import workload
 
     for name in args.workloads.split(","):
-        P = tables(name, args.batch)
+        P = workload(name, args.batch)[1]
         np.asarray(pidjax.decompose(P).synergy)  # compile
         times = []
         for _ in range(args.rounds):
@@ -52,10 +52,36 @@ def _worker(args):
             print(f"| {name} | {args.batch} | {args.count} | {rate:,.0f} | {ok} |", flush=True)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a ``jax.distributed`` coordinator)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def run_joined(commands, env, timeout: float, cwd=None) -> tuple[list[int], list[str]]:
+    """Run ``commands`` (argument lists) at once, wait for all; ``(return codes, outputs)``.
+
+    Output (stdout and stderr together) goes to files, not pipes: a process blocked on a full
+    pipe would stall the others in a ``jax.distributed`` gather. Processes still running after
+    ``timeout`` seconds are killed (``subprocess.TimeoutExpired`` is raised).
+    """
+    with tempfile.TemporaryDirectory() as folder:
+        logs = [open(Path(folder) / f"{i}.log", "w+") for i in range(len(commands))]
+        procs = [subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, env=env)
+                 for cmd, log in zip(commands, logs)]
+        try:
+            for p in procs:
+                p.wait(timeout=timeout)
+        finally:
+            for p in procs:
+                p.kill()
+        outputs = []
+        for log in logs:
+            log.seek(0)
+            outputs.append(log.read())
+            log.close()
+    return [p.returncode for p in procs], outputs
 
 
 def main(argv=None):
@@ -70,46 +96,26 @@ def main(argv=None):
     if args.worker:
         args.port, args.count, args.index = args.worker
         return _worker(args)
-    from benchmarks.chunk_size import SMALL
     from benchmarks.kernel_throughput import WORKLOADS
 
     counts = [int(c) for c in args.processes.split(",")]
     if any(c < 1 for c in counts) or args.batch < 1 or args.rounds < 1:
         parser.error("--processes, --batch and --rounds must be >= 1")
     for name in args.workloads.split(","):
-        if name not in WORKLOADS and name not in SMALL:
-            parser.error(f"unknown workload {name!r}; one of {WORKLOADS + tuple(SMALL)}")
+        if name not in WORKLOADS:
+            parser.error(f"unknown workload {name!r}; one of {', '.join(WORKLOADS)}")
     print(f"float64, default method and chunks, tol 1e-6 bits; {os.cpu_count()} CPUs; "
           f"tables/s, median of {args.rounds} calls")
     print("| workload | batch | processes | tables/s | all converged |")
     print("|---|---|---|---|---|")
     for count in counts:
-        port = _free_port()
+        port = free_port()
         common = ["--workloads", args.workloads, "--batch", str(args.batch), "--rounds", str(args.rounds)]
         path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-        env = dict(os.environ, PYTHONPATH=path)
-        # Output to files, not pipes: a worker blocked on a full pipe would stall the others' gather.
-        with tempfile.TemporaryDirectory() as folder:
-            logs = [open(Path(folder) / f"{i}.log", "w+") for i in range(count)]
-            procs = [
-                subprocess.Popen(
-                    [sys.executable, "-m", "benchmarks.processes", *common, "--worker", str(port), str(count), str(i)],
-                    stdout=log, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env,
-                )
-                for i, log in enumerate(logs)
-            ]
-            try:
-                for p in procs:
-                    p.wait(timeout=args.timeout)
-            finally:
-                for p in procs:
-                    p.kill()
-            outs = []
-            for log in logs:
-                log.seek(0)
-                outs.append(log.read())
-                log.close()
-        failed = [i for i, p in enumerate(procs) if p.returncode != 0]
+        commands = [[sys.executable, "-m", "benchmarks.processes", *common, "--worker", str(port), str(count), str(i)]
+                    for i in range(count)]
+        codes, outs = run_joined(commands, dict(os.environ, PYTHONPATH=path), args.timeout, cwd=ROOT)
+        failed = [i for i, code in enumerate(codes) if code != 0]
         if failed:
             raise RuntimeError(f"process {failed[0]} of {count} failed:\n{outs[failed[0]][-2000:]}")
         for line in outs[0].splitlines():  # the table rows; gloo also prints to stdout

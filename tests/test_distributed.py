@@ -3,8 +3,6 @@ each: each process solves a share of the batch and every process gets the whole 
 to a one-process run."""
 
 import os
-import socket
-import subprocess
 import sys
 import textwrap
 
@@ -12,6 +10,7 @@ import jax
 import numpy as np
 import pytest
 
+from benchmarks.processes import free_port, run_joined
 from helpers import random_table
 from pidjax import decompose
 from pidjax.placement import _fingerprint
@@ -44,12 +43,6 @@ WORKER = textwrap.dedent(
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_fingerprint_tells_batches_apart():
     P = np.stack([random_table(s, (3, 3, 2)) for s in range(3)])
     assert np.array_equal(_fingerprint(P), _fingerprint(P.copy()))
@@ -65,27 +58,13 @@ def test_two_processes_share_a_batch_and_both_return_all_of_it(tmp_path):
     P = np.stack([random_table(s, (4, 3, 3), zero_fraction=0.2 * (s % 2)) for s in range(9)])
     np.save(tmp_path / "P.npy", P)
     (tmp_path / "worker.py").write_text(WORKER)
-    port = _free_port()
+    port = free_port()
     # Two processes of two CPU devices each: a share is sharded again over its process's devices.
     env = {k: v for k, v in os.environ.items() if k != "NPROC"}
     env.update(JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    # Output to files, not pipes: a worker blocked on a full pipe would stall the other's gather.
-    logs = [open(tmp_path / f"log{pid}.txt", "w+") for pid in (0, 1)]
-    procs = [
-        subprocess.Popen([sys.executable, str(tmp_path / "worker.py"), str(port), str(pid), str(tmp_path)],
-                         env=env, stdout=log, stderr=subprocess.STDOUT)
-        for pid, log in enumerate(logs)
-    ]
-    try:
-        for p in procs:
-            p.wait(timeout=300)
-    finally:
-        for p in procs:
-            p.kill()
-        for log in logs:
-            log.close()
-    output = "\n".join((tmp_path / f"log{pid}.txt").read_text() for pid in (0, 1))
-    assert [p.returncode for p in procs] == [0, 0], output[-3000:]
+    commands = [[sys.executable, str(tmp_path / "worker.py"), str(port), str(pid), str(tmp_path)] for pid in (0, 1)]
+    codes, outputs = run_joined(commands, env, timeout=300)
+    assert codes == [0, 0], "\n".join(outputs)[-3000:]
 
     single = decompose(P, return_q=True)
     for pid in (0, 1):
