@@ -19,8 +19,8 @@ predictor-corrector on that one factorisation. ``a + b <= log Q(y | x1, x2)``
 Degenerate tables (masses spread over hundreds of orders of magnitude, near-deterministic or
 very sparse ones) can stall the central path or send dual coordinates off to huge values.
 A member whose gap stops falling, or that runs out of steps, is handed to the pair-barrier
-Newton solver of :mod:`pidjax.newton` (with its IPFP finish); under ``vmap`` that second loop
-costs nothing when every member of the batch converged.
+Newton solver of :mod:`pidjax.newton` (with its IPFP finish); :func:`solve_ipm_batch` runs
+that second solver only when some member of the batch needs it.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ _BOUNDARY = 0.99  # fraction of the way to z = 0 a step may go
 _SIGMA = 0.1  # target complementarity as a fraction of the current average (largest)
 _SIGMA_MIN = 1e-2  # smallest centring the predictor may choose
 _PATIENCE = 10  # steps without a 1% gap decrease before handing over to the Newton solver
+_CERTIFY_BELOW = 10.0  # certify once sum(Q z) <= this times tol (where a gap first met tol, it was <= 3.2 tol)
 
 
 class IPMState(NamedTuple):
@@ -51,7 +52,8 @@ class IPMState(NamedTuple):
     iterations: jnp.ndarray
     ridge: jnp.ndarray  # () regularisation of the Newton system, raised after a refused step
     best: jnp.ndarray  # () smallest gap seen
-    idle: jnp.ndarray  # () steps since the gap last fell below 0.99 * best
+    idle: jnp.ndarray  # () steps without progress (see solve_ipm_batch)
+    barrier: jnp.ndarray  # () smallest barrier gap sum(Q z) seen
 
 
 def _masked_log(x, mask):
@@ -144,43 +146,88 @@ def _step(sup: Support, n_cells, q, a, b, z, ridge):
     return keep(q_new, q), keep(a_new, a), keep(b_new, b), keep(z_new, z), sound
 
 
+def _complementarity(sup: Support, q, z):
+    """``sum Q z`` over the support (nats): the barrier's own duality gap, no certificate."""
+    return jnp.sum(jnp.where(sup.cell, q * z, 0.0))
+
+
 def solve_ipm(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     """Interior-point solve of one table ``(m, n, k)`` until the certified gap <= ``tol`` (nats).
 
     ``check_every`` is accepted for a common signature with IPFP; the gap is checked every
-    step since a step costs far more than a check.
+    step once the iterate is close (see :func:`solve_ipm_batch`, which this calls on a batch of
+    one).
     """
     del check_every
-    return fewer_states_second(_solve, P, tol, max_iters)
+    return jax.tree_util.tree_map(lambda x: x[0], solve_ipm_batch(P[None], tol, max_iters))
 
 
-def _solve(P, tol, max_iters: int) -> Solution:
-    sup = support_of(P)
-    n_cells = jnp.maximum(sup.cell.sum(), 1).astype(P.dtype)
-    q, a, b, z = _init(sup)
+def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
+    """Interior-point solve of a batch ``(B, m, n, k)``; fields of the result lead with ``B``.
 
-    def cond(st: IPMState):
+    The loop runs over the whole batch, each member frozen once it is done (as ``vmap`` of a
+    ``while_loop`` would), so that two batch-wide decisions can skip work no member needs:
+
+    - a step computes certificates only when some member's barrier gap ``sum Q z`` is within
+      :data:`_CERTIFY_BELOW` times ``tol`` (or it is the first step): earlier, no member's
+      certificate could meet ``tol``, and a certificate costs a third of a step on small tables;
+    - the hand-over to :mod:`pidjax.newton` runs only when some member failed.
+
+    A member's patience counts steps without a 1% fall of its certified gap, or of its barrier
+    gap while it is not yet being certified.
+    """
+    del check_every
+    return fewer_states_second(_solve_batch, P, tol, max_iters)
+
+
+def _solve_batch(P, tol, max_iters: int) -> Solution:
+    each = jax.vmap
+    sup = each(support_of)(P)
+    n_cells = jnp.maximum(sup.cell.sum((-3, -2, -1)), 1).astype(P.dtype)
+    q, a, b, z = each(_init)(sup)
+    inf = jnp.full(P.shape[:1], jnp.inf, P.dtype)
+
+    def gaps(q, a, b):
+        return each(lambda s, q, a, b: certify(s, q, a, b).gap)(sup, q, a, b)
+
+    def running(st: IPMState):
         return (st.gap > tol) & (st.iterations < max_iters) & (st.idle < _PATIENCE)
 
     def body(st: IPMState):
-        q, a, b, z, sound = _step(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge)
-        gap = certify(sup, q, a, b).gap
+        live = running(st)
+        q, a, b, z, sound = each(_step)(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge)
+        barrier = each(_complementarity)(sup, q, z)
+        near = live & ((barrier <= _CERTIFY_BELOW * tol) | (st.iterations == 0))
+        gap = lax.cond(jnp.any(near), lambda: jnp.where(near, gaps(q, a, b), jnp.inf), lambda: inf)
         # Near the end the system can lose definiteness to rounding (cells pinned at tiny
         # masses); the step is then retried with a ridge a thousand times larger.
         ridge = jnp.where(sound, jnp.maximum(st.ridge / 10.0, RIDGE), st.ridge * 1e3)
-        progress = gap < 0.99 * st.best
-        return IPMState(q, a, b, z, gap, st.iterations + 1, ridge, jnp.minimum(gap, st.best),
-                        jnp.where(progress, 0, st.idle + 1))
+        progress = jnp.where(near, gap < 0.99 * st.best, barrier < 0.99 * st.barrier)
+        new = IPMState(q, a, b, z, gap, st.iterations + 1, ridge, jnp.minimum(gap, st.best),
+                       jnp.where(progress, 0, st.idle + 1), jnp.minimum(barrier, st.barrier))
+        return jax.tree_util.tree_map(lambda x, y: jnp.where(_lead(live, x), x, y), new, st)
 
-    gap0 = certify(sup, q, a, b).gap
-    ridge0 = jnp.asarray(RIDGE, P.dtype)
-    zero = jnp.asarray(0, jnp.int32)
-    state = lax.while_loop(cond, body, IPMState(q, a, b, z, gap0, zero, ridge0, gap0, zero))
-    sol = Solution.of(certify(sup, state.q, state.a, state.b), state.iterations)
-    # Hand-over: members that did not reach tol get the steps left of max_iters; the others a
-    # budget of zero, so the Newton loop does no work for them.
+    gap0 = gaps(q, a, b)
+    ridge0 = jnp.full_like(gap0, RIDGE)
+    zero = jnp.zeros(P.shape[:1], jnp.int32)
+    start = IPMState(q, a, b, z, gap0, zero, ridge0, gap0, zero, each(_complementarity)(sup, q, z))
+    state = lax.while_loop(lambda st: jnp.any(running(st)), body, start)
+    sol = each(lambda s, q, a, b, it: Solution.of(certify(s, q, a, b), it))(sup, state.q, state.a, state.b,
+                                                                            state.iterations)
+    # Hand-over: members that did not reach tol get the steps left of max_iters, the others a
+    # budget of zero; when every member converged the Newton loop is not run at all.
     failed = ~(sol.gap <= tol)
-    fallback = newton._solve(P, tol, jnp.where(failed, max_iters - sol.iterations, 0))
-    better = failed & (fallback.gap < sol.gap)
-    out = jax.tree_util.tree_map(lambda x, y: jnp.where(better, y, x), sol, fallback)
-    return out._replace(iterations=sol.iterations + jnp.where(failed, fallback.iterations, 0))
+
+    def hand_over():
+        budget = jnp.where(failed, max_iters - sol.iterations, 0)
+        fallback = each(newton._solve, in_axes=(0, None, 0))(P, tol, budget)
+        better = failed & (fallback.gap < sol.gap)
+        out = jax.tree_util.tree_map(lambda x, y: jnp.where(_lead(better, x), y, x), sol, fallback)
+        return out._replace(iterations=sol.iterations + jnp.where(failed, fallback.iterations, 0))
+
+    return lax.cond(jnp.any(failed), hand_over, lambda: sol)
+
+
+def _lead(flags, x):
+    """``flags`` (B,) shaped to broadcast against ``x`` (B, ...)."""
+    return flags.reshape(flags.shape + (1,) * (x.ndim - 1))

@@ -281,12 +281,13 @@ def fewer_states_second(solve, P, tol, max_iters: int) -> Solution:
     """``solve(P, tol, max_iters)`` with the modality of fewer states on the ``b`` side.
 
     The dense Schur complement of :func:`_schur_solve` is ``n k`` square, so a table with
-    ``n > m`` is solved transposed and its plan and dual point swapped back.
+    ``n > m`` is solved transposed and its plan and dual point swapped back. ``P`` is one
+    table ``(m, n, k)`` or a batch ``(B, m, n, k)``.
     """
-    m, n, _ = P.shape
+    m, n, _ = P.shape[-3:]
     if n > m:
-        sol = solve(jnp.swapaxes(P, 0, 1), tol, max_iters)
-        return sol._replace(q=jnp.swapaxes(sol.q, 0, 1), dual_a=sol.dual_b, dual_b=sol.dual_a)
+        sol = solve(jnp.swapaxes(P, -3, -2), tol, max_iters)
+        return sol._replace(q=jnp.swapaxes(sol.q, -3, -2), dual_a=sol.dual_b, dual_b=sol.dual_a)
     return solve(P, tol, max_iters)
 
 

@@ -333,16 +333,22 @@ def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
 
 
 def _solvers():
-    from pidjax.ipm import solve_ipm  # these modules build on this one
+    from pidjax.ipm import solve_ipm, solve_ipm_batch  # these modules build on this one
     from pidjax.newton import solve_newton
 
-    return {"newton": solve_newton, "ipfp": solve_ipfp, "ipm": solve_ipm}
+    return {"newton": solve_newton, "ipfp": solve_ipfp, "ipm": solve_ipm}, {"ipm": solve_ipm_batch}
 
 
-SOLVERS = _solvers()
+SOLVERS, _BATCH_SOLVERS = _solvers()
 
 
 def solve_batch(P, tol, max_iters: int, method: str = "ipfp", check_every: int = 10) -> Solution:
-    """Solve a flat batch ``P`` of shape ``(B, m, n, k)``; fields of the result lead with ``B``."""
+    """Solve a flat batch ``P`` of shape ``(B, m, n, k)``; fields of the result lead with ``B``.
+
+    A method with a batch-level solver (one that skips work no member needs) uses it; the
+    others are ``vmap``-ped one-table solvers.
+    """
+    if method in _BATCH_SOLVERS:
+        return _BATCH_SOLVERS[method](P, tol, max_iters, check_every)
     fn = SOLVERS[method]
     return jax.vmap(lambda p: fn(p, tol, max_iters, check_every))(P)

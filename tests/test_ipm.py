@@ -4,13 +4,14 @@ import json
 import warnings
 from pathlib import Path
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from benchmarks.cases import load_cases
 from helpers import terms
-from pidjax import decompose
+from pidjax import decompose, ipm
 from pidjax.canonical import distribution
 
 GROUND_TRUTH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ground_truth_v1.json"
@@ -79,3 +80,43 @@ def test_ipm_hand_over_respects_max_iters():
         r = decompose(np.array(DUAL_RUNAWAY), method="ipm", max_iters=5)
     assert np.all(np.asarray(r.iterations) <= 5)
     assert not bool(r.converged[0])  # needs about 35 steps in all
+
+
+def _solve_batch_traced(P, certify_below=None, monkeypatch=None):
+    """``solve_ipm_batch`` traced afresh (module constants are read at trace time)."""
+    if certify_below is not None:
+        monkeypatch.setattr(ipm, "_CERTIFY_BELOW", certify_below)
+    tol = jnp.asarray(1e-6 * np.log(2))
+    return jax.jit(lambda p: ipm.solve_ipm_batch(p, tol, 200))(jnp.asarray(P))
+
+
+def test_skipping_early_certificates_changes_no_result(monkeypatch):
+    # Certificates are only computed once some member's barrier gap is near tol; they never
+    # steer the iterates, so certifying every step must give the very same answers and steps.
+    cases = np.stack([c["P"] for c in load_cases() if c["P"].shape == (4, 4, 4)])
+    lazy = _solve_batch_traced(cases)
+    eager = _solve_batch_traced(cases, np.inf, monkeypatch)
+    np.testing.assert_array_equal(np.asarray(lazy.iterations), np.asarray(eager.iterations))
+    np.testing.assert_array_equal(np.asarray(lazy.gap), np.asarray(eager.gap))
+    np.testing.assert_array_equal(np.asarray(lazy.q), np.asarray(eager.q))
+
+
+def test_a_member_handed_over_leaves_the_others_as_they_are_alone():
+    # The hand-over to Newton runs for the whole batch when one member stalls; the members
+    # that converged keep their own solution, bit for bit, and the stalled one gets Newton's.
+    good = np.stack([distribution(name) for name in ("and", "xor", "rdn")])
+    runaway = np.array(DUAL_RUNAWAY[:1])
+    alone = _solve_batch_traced(good)
+    mixed = _solve_batch_traced(np.concatenate([good, runaway]))
+    for field in ("q", "gap", "iterations", "dual_a", "dual_b"):
+        np.testing.assert_array_equal(np.asarray(getattr(mixed, field))[:3], np.asarray(getattr(alone, field)))
+    assert float(mixed.gap[3]) <= 1e-6 * np.log(2)
+    assert int(mixed.iterations[3]) > 20  # the central path alone stalls on it (about 35 steps in all)
+
+
+def test_one_table_solver_is_the_batch_solver_on_a_batch_of_one():
+    P = distribution("and")
+    one = ipm.solve_ipm(jnp.asarray(P), jnp.asarray(1e-6 * np.log(2)), 200)
+    batch = _solve_batch_traced(P[None])
+    np.testing.assert_array_equal(np.asarray(one.q), np.asarray(batch.q[0]))
+    assert int(one.iterations) == int(batch.iterations[0])
