@@ -5,7 +5,9 @@
         [--workloads dense10,clustered8,clustered16,dense16]
 
 Workloads: ``dense10`` / ``dense16`` are seeded Dirichlet(1) 10x10x10 / 16x16x10 tables
-(``dense2`` / ``dense5``: 2x2x2 / 5x5x3, for small-table overheads);
+(``dense2`` / ``dense5``: 2x2x2 / 5x5x3, for small-table overheads); ``sparse5`` /
+``sparse10`` are Dirichlet(0.1) 5x5x3 / 10x10x10 tables (boundary optima, and the members
+whose central path stalls and is handed to the Newton solver);
 ``clustered8`` / ``clustered16`` are the stored clustered tables of the ground-truth file
 (8x8x4 and 16x16x10, made by k-means of two synthetic modalities), tiled to the batch size.
 ``--batch`` takes a comma list (e.g. ``1000,10000,100000``): every size is timed. Compile time
@@ -29,8 +31,9 @@ import pidjax  # noqa: E402
 from benchmarks.cases import load_cases  # noqa: E402
 
 DENSE = {"dense10": (10, 10, 10), "dense16": (16, 16, 10), "dense2": (2, 2, 2), "dense5": (5, 5, 3)}
+SPARSE = {"sparse5": (5, 5, 3), "sparse10": (10, 10, 10)}  # Dirichlet(0.1)
 CLUSTERED = {"clustered8": (8, 8, 4), "clustered16": (16, 16, 10)}
-WORKLOADS = ("dense10", "clustered8", "clustered16", "dense16", "dense2", "dense5")
+WORKLOADS = ("dense10", "clustered8", "clustered16", "dense16", "dense2", "dense5", "sparse5", "sparse10")
 
 
 def _timed(P, method, dtype, tol):
@@ -55,10 +58,11 @@ def _timed(P, method, dtype, tol):
 def workload(name: str, batch: int) -> tuple[str, np.ndarray]:
     """``(label, tables (batch, m, n, k))`` of one of :data:`WORKLOADS`."""
     rng = np.random.default_rng(0)
-    if name in DENSE:
-        shape = DENSE[name]
+    if name in DENSE or name in SPARSE:
+        shape, alpha, kind = (DENSE[name], 1.0, "dense") if name in DENSE else (SPARSE[name], 0.1, "sparse")
         size = int(np.prod(shape))
-        return f"dense {'x'.join(map(str, shape))}", rng.dirichlet(np.ones(size), size=batch).reshape(batch, *shape)
+        tables = rng.dirichlet(np.full(size, alpha), size=batch).reshape(batch, *shape)
+        return f"{kind} {'x'.join(map(str, shape))}", tables
     shape = CLUSTERED[name]
     tables = [c["P"] for c in load_cases() if c["family"] == "clustered" and c["P"].shape == shape]
     return f"clustered {'x'.join(map(str, shape))} ({len(tables)} tiled)", np.stack(
