@@ -32,6 +32,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from pidjax import newton
+from pidjax.narrowing import first, levels, narrowed_while, put, select, take
 from pidjax.newton import RIDGE, fewer_states_second, max_step, schur_apply, schur_factor
 from pidjax.solver import Solution, Support, certify, support_of
 
@@ -40,7 +41,6 @@ _BOUNDARY = 0.99  # fraction of the way to z = 0 a step may go
 _SIGMA = 0.1  # target complementarity as a fraction of the current average (largest)
 _SIGMA_MIN = 1e-2  # smallest centring the predictor may choose
 _PATIENCE = 10  # steps without a 1% gap decrease before handing over to the Newton solver
-_NARROW = 8  # the loop goes on in a batch this many times smaller once few enough members are left
 _CERTIFY_BELOW = 10.0  # certify once sum(Q z) <= this times tol (where a gap first met tol, it was <= 3.2 tol)
 
 
@@ -173,8 +173,8 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
       :data:`_CERTIFY_BELOW` times ``tol`` (or it is the first step): earlier, no member's
       certificate could meet ``tol``, and a certificate costs a third of a step on small tables;
     - once at most an eighth of the members are still running (batches of 64 or more), those
-      go on in a batch of that size, and so on (:func:`_levels`): a batch costs about its
-      typical member's steps, not its slowest member's steps times its size;
+      go on in a batch of that size, and so on (:func:`pidjax.narrowing.narrowed_while`): a
+      batch costs about its typical member's steps, not its slowest member's times its size;
     - members that failed are handed to :mod:`pidjax.newton` in groups of the smallest size;
       nothing runs when every member converged.
 
@@ -190,88 +190,52 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     return fewer_states_second(_solve_batch, P, tol, max_iters)
 
 
-def _levels(batch: int) -> list[int]:
-    """Batch sizes the loop narrows to as members finish: ``batch``, then eighths while >= 8."""
-    sizes = [batch]
-    while sizes[-1] // _NARROW >= _NARROW:
-        sizes.append(sizes[-1] // _NARROW)
-    return sizes
-
-
-def _take(tree, idx):
-    return jax.tree_util.tree_map(lambda x: x[idx], tree)
-
-
-def _put(tree, idx, part):
-    return jax.tree_util.tree_map(lambda x, y: x.at[idx].set(y), tree, part)
-
-
-def _first(flags, size: int):
-    """Indices of ``size`` members, those with ``flags`` first (in batch order)."""
-    return jnp.argsort(~flags, stable=True)[:size]
-
-
 def _solve_batch(P, tol, max_iters: int) -> Solution:
     each = jax.vmap
     sup = each(support_of)(P)
     n_cells = jnp.maximum(sup.cell.sum((-3, -2, -1)), 1).astype(P.dtype)
     q, a, b, z = each(_init)(sup)
 
-    def running(st: IPMState):
+    def running(consts, st: IPMState):
         return (st.gap > tol) & (st.iterations < max_iters) & (st.idle < _PATIENCE)
 
-    def central_path(sup, n_cells, st: IPMState, until: int):
-        """Steps of the live members until at most ``until`` of them are left."""
-
-        def body(st: IPMState):
-            live = running(st)
-            q, a, b, z, sound = each(_step)(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge)
-            barrier = each(_complementarity)(sup, q, z)
-            near = live & ((barrier <= _CERTIFY_BELOW * tol) | (st.iterations == 0))
-            gap = lax.cond(jnp.any(near), lambda: jnp.where(near, _gaps(sup, q, a, b), jnp.inf),
-                           lambda: jnp.full_like(st.gap, jnp.inf))
-            # Near the end the system can lose definiteness to rounding (cells pinned at tiny
-            # masses); the step is then retried with a ridge a thousand times larger.
-            ridge = jnp.where(sound, jnp.maximum(st.ridge / 10.0, RIDGE), st.ridge * 1e3)
-            progress = jnp.where(near, gap < 0.99 * st.best, barrier < 0.99 * st.barrier)
-            new = IPMState(q, a, b, z, gap, st.iterations + 1, ridge, jnp.minimum(gap, st.best),
-                           jnp.where(progress, 0, st.idle + 1), jnp.minimum(barrier, st.barrier))
-            return jax.tree_util.tree_map(lambda x, y: jnp.where(_lead(live, x), x, y), new, st)
-
-        return lax.while_loop(lambda st: jnp.sum(running(st)) > until, body, st)
-
-    def narrowing(sup, n_cells, st: IPMState, sizes):
-        # Once few members are left, they go on in a smaller batch: a batch costs about its
-        # typical member's steps, not B times its slowest member's.
-        st = central_path(sup, n_cells, st, sizes[1] if len(sizes) > 1 else 0)
-        if len(sizes) == 1:
-            return st
-        idx = _first(running(st), sizes[1])
-        return _put(st, idx, narrowing(_take(sup, idx), n_cells[idx], _take(st, idx), sizes[1:]))
+    def body(consts, st: IPMState, live):
+        sup, n_cells = consts
+        q, a, b, z, sound = each(_step)(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge)
+        barrier = each(_complementarity)(sup, q, z)
+        near = live & ((barrier <= _CERTIFY_BELOW * tol) | (st.iterations == 0))
+        gap = lax.cond(jnp.any(near), lambda: jnp.where(near, _gaps(sup, q, a, b), jnp.inf),
+                       lambda: jnp.full_like(st.gap, jnp.inf))
+        # Near the end the system can lose definiteness to rounding (cells pinned at tiny
+        # masses); the step is then retried with a ridge a thousand times larger.
+        ridge = jnp.where(sound, jnp.maximum(st.ridge / 10.0, RIDGE), st.ridge * 1e3)
+        progress = jnp.where(near, gap < 0.99 * st.best, barrier < 0.99 * st.barrier)
+        return IPMState(q, a, b, z, gap, st.iterations + 1, ridge, jnp.minimum(gap, st.best),
+                        jnp.where(progress, 0, st.idle + 1), jnp.minimum(barrier, st.barrier))
 
     gap0 = _gaps(sup, q, a, b)
     zero = jnp.zeros(P.shape[:1], jnp.int32)
     start = IPMState(q, a, b, z, gap0, zero, jnp.full_like(gap0, RIDGE), gap0, zero, each(_complementarity)(sup, q, z))
-    sizes = _levels(P.shape[0])
-    state = narrowing(sup, n_cells, start, sizes)
+    sizes = levels(P.shape[0])
+    state = narrowed_while(running, body, (sup, n_cells), start, sizes)
     sol = each(lambda s, q, a, b, it: Solution.of(certify(s, q, a, b), it))(sup, state.q, state.a, state.b,
                                                                             state.iterations)
     # Hand-over: the members that did not reach tol go to the Newton solver in groups of the
-    # smallest batch size, each with the steps it has left of max_iters; nothing runs when
+    # smallest level's size, each with the steps it has left of max_iters; nothing runs when
     # every member converged.
     group = sizes[-1]
 
     def hand_over(carry):
         out, pending = carry
-        idx = _first(pending, group)
+        idx = first(pending, group)
         mine = pending[idx]
-        before = _take(sol, idx)
+        before = take(sol, idx)
         budget = jnp.where(mine, max_iters - before.iterations, 0)
-        fallback = each(newton._solve, in_axes=(0, None, 0))(P[idx], tol, budget)
+        fallback = newton._solve(P[idx], tol, budget)
         better = mine & (fallback.gap < before.gap)
-        part = jax.tree_util.tree_map(lambda x, y: jnp.where(_lead(better, x), y, x), before, fallback)
+        part = select(better, fallback, before)
         part = part._replace(iterations=before.iterations + jnp.where(mine, fallback.iterations, 0))
-        return _put(out, idx, part), pending.at[idx].set(False)
+        return put(out, idx, part), pending.at[idx].set(False)
 
     out, _ = lax.while_loop(lambda c: jnp.any(c[1]), hand_over, (sol, ~(sol.gap <= tol)))
     return out
@@ -280,8 +244,3 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
 def _gaps(sup: Support, q, a, b):
     """Certified gaps (B,) of a batch of iterates."""
     return jax.vmap(lambda s, q, a, b: certify(s, q, a, b).gap)(sup, q, a, b)
-
-
-def _lead(flags, x):
-    """``flags`` (B,) shaped to broadcast against ``x`` (B, ...)."""
-    return flags.reshape(flags.shape + (1,) * (x.ndim - 1))

@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from pidjax.solver import Solution, SolverState, Support, certificate, ipfp_loop, masked_logsumexp, support_of
+from pidjax.narrowing import narrowed_while
+from pidjax.solver import Solution, SolverState, Support, certificate, ipfp_loop_batch, masked_logsumexp, support_of
 
 _MAX_HALVINGS = 30  # backtracking halvings of a step before giving up on it
 _SIGMA = 0.3  # target complementarity as a fraction of the current average
@@ -246,35 +247,48 @@ def _step(sup: Support, a, b, w):
     return jnp.where(sound, a_new, a), jnp.where(sound, b_new, b), jnp.where(sound, w_new, w)
 
 
-def _solve(P, tol, max_iters: int) -> Solution:
-    sup = support_of(P)
-    a, b, w = _init(sup)
+def _solve(P, tol, max_iters) -> Solution:
+    """Solve a batch ``P`` (B, m, n, k); ``max_iters`` is an int or a per-member budget (B,).
 
-    def cond(st: NewtonState):
-        return (st.gap > tol) & (st.iterations < max_iters) & (st.idle < _PATIENCE)
+    The certificate reported is the one computed in the loop for the best iterate: computing
+    it again in a batch of another shape (the loops narrow) could round differently and, in
+    float32, move a gap that met ``tol`` just above it.
+    """
+    each = jax.vmap
+    sup = each(support_of)(P)
+    a, b, w = each(_init)(sup)
+    budget = jnp.broadcast_to(jnp.asarray(max_iters, jnp.int32), P.shape[:1])
 
-    def body(st: NewtonState):
+    def running(consts, carry):
+        st, _ = carry
+        return (st.gap > tol) & (st.iterations < consts[1]) & (st.idle < _PATIENCE)
+
+    def one(sup, carry):
+        st, best_cert = carry
         a, b, w = _step(sup, st.a, st.b, st.w)
-        gap = _certify(sup, a, b, w).gap
+        cert = _certify(sup, a, b, w)
+        gap = cert.gap
         progress = gap < 0.99 * st.best
         better = gap < st.best
         best_point = tuple(jnp.where(better, new, old) for new, old in zip((a, b, w), st.best_point))
+        best_cert = jax.tree_util.tree_map(lambda new, old: jnp.where(better, new, old), cert, best_cert)
         return NewtonState(
             a, b, w, gap, st.iterations + 1, jnp.minimum(gap, st.best), jnp.where(progress, 0, st.idle + 1),
             best_point,
-        )
+        ), best_cert
 
-    gap0 = _certify(sup, a, b, w).gap
-    zero = jnp.asarray(0, jnp.int32)
-    state = lax.while_loop(cond, body, NewtonState(a, b, w, gap0, zero, gap0, zero, (a, b, w)))
+    cert0 = each(_certify)(sup, a, b, w)
+    zero = jnp.zeros(P.shape[:1], jnp.int32)
+    start = NewtonState(a, b, w, cert0.gap, zero, cert0.gap, zero, (a, b, w))
+    state, cert = narrowed_while(running, lambda c, st, live: each(one)(c[0], st), (sup, budget), (start, cert0))
     # A stall comes from coordinates whose optimal dual value is at minus infinity (labels a
     # pair can carry only a vanishing mass of); IPFP warm-started at the best Newton point
     # finishes those (steps taken past it near the rounding floor can be worse). Members that
-    # converged skip this loop.
-    polish = SolverState(*_as_scalings(sup, *state.best_point), state.best, state.iterations)
+    # converged get no IPFP steps.
+    polish = SolverState(*each(_as_scalings)(sup, *state.best_point), state.best, state.iterations)
     stalled = state.idle >= _PATIENCE  # not merely out of steps: the cap is the user's
-    polish = ipfp_loop(sup, polish, tol, jnp.where(stalled, POLISH_ITERS, 0), 10)
-    return Solution.of(certificate(sup, polish.log_a, polish.alpha, polish.beta), polish.iterations)
+    polish, cert = ipfp_loop_batch(sup, polish, cert, tol, jnp.where(stalled, POLISH_ITERS, 0), 10)
+    return Solution.of(cert, polish.iterations)
 
 
 def fewer_states_second(solve, P, tol, max_iters: int) -> Solution:
@@ -295,7 +309,19 @@ def solve_newton(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     """Primal-dual Newton for one table ``(m, n, k)`` until the certified gap <= ``tol`` (nats).
 
     ``check_every`` is accepted for a common signature with IPFP; the gap is checked every
-    step since a step costs far more than a check.
+    step since a step costs far more than a check. This is :func:`solve_newton_batch` on a
+    batch of one.
+    """
+    del check_every
+    return jax.tree_util.tree_map(lambda x: x[0], solve_newton_batch(P[None], tol, max_iters))
+
+
+def solve_newton_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
+    """Primal-dual Newton for a batch ``(B, m, n, k)``; fields of the result lead with ``B``.
+
+    Both the Newton loop and the IPFP finish narrow to their running members
+    (:func:`pidjax.narrowing.narrowed_while`): a batch costs about its typical member's
+    steps, not its slowest member's steps times its size.
     """
     del check_every
     return fewer_states_second(_solve, P, tol, max_iters)

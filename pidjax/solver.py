@@ -22,6 +22,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from pidjax.info import xlogx
+from pidjax.narrowing import narrowed_while
 
 
 class Support(NamedTuple):
@@ -284,6 +285,21 @@ def init_state(sup: Support) -> SolverState:
     return SolverState(log_a, alpha, beta, jnp.asarray(jnp.inf, dtype), jnp.asarray(0, jnp.int32))
 
 
+def _ipfp_check(sup: Support, st: SolverState, check_every: int):
+    """``check_every`` IPFP steps from ``st``, then its certificate: ``(new iterate, Certificate)``."""
+
+    def step(_, scalings):
+        return ipfp_step(sup, *scalings)
+
+    log_a, alpha, beta = lax.fori_loop(0, check_every, step, (st.log_a, st.alpha, st.beta))
+    cert = certificate(sup, log_a, alpha, beta)
+    return SolverState(log_a, alpha, beta, cert.gap, st.iterations + check_every), cert
+
+
+def _keep_better(gap, best_gap, new, old):
+    return jax.tree_util.tree_map(lambda x, y: jnp.where(gap < best_gap, x, y), new, old)
+
+
 def ipfp_loop(sup: Support, state: SolverState, tol, max_iters, check_every: int) -> SolverState:
     """Run IPFP from ``state`` until its certified gap <= ``tol`` or ``max_iters`` more steps.
 
@@ -299,18 +315,43 @@ def ipfp_loop(sup: Support, state: SolverState, tol, max_iters, check_every: int
 
     def body(carry):
         st, best = carry
-
-        def step(_, scalings):
-            return ipfp_step(sup, *scalings)
-
-        log_a, alpha, beta = lax.fori_loop(0, check_every, step, (st.log_a, st.alpha, st.beta))
-        gap = certificate(sup, log_a, alpha, beta).gap
-        st = SolverState(log_a, alpha, beta, gap, st.iterations + check_every)
-        better = gap < best.gap
-        return st, jax.tree_util.tree_map(lambda new, old: jnp.where(better, new, old), st, best)
+        st, _ = _ipfp_check(sup, st, check_every)
+        return st, _keep_better(st.gap, best.gap, st, best)
 
     last, best = lax.while_loop(cond, body, (state, state))
     return best._replace(iterations=last.iterations)
+
+
+def ipfp_loop_batch(sup: Support, state: SolverState, cert: Certificate, tol, max_iters, check_every: int):
+    """:func:`ipfp_loop` for a batch (leaves of ``sup``, ``state``, ``cert`` lead with ``B``).
+
+    ``cert`` is the certificate of ``state``; ``max_iters`` is a scalar or a per-member budget
+    (B,). The loop narrows to the members still running
+    (:func:`pidjax.narrowing.narrowed_while`), so a few members needing thousands of steps do
+    not make the whole batch take them.
+
+    Returns:
+      ``(best iterate, its Certificate)``, the certificate as computed in the loop: computing
+      it again in a batch of another shape could round differently and, in float32, move a
+      gap that met ``tol`` just above it.
+    """
+    stop = state.iterations + max_iters
+
+    def running(consts, carry):
+        st, _, _ = carry
+        return (st.gap > tol) & (st.iterations < consts[1])
+
+    def one(sup, carry):
+        st, best, best_cert = carry
+        st, cert = _ipfp_check(sup, st, check_every)
+        return st, _keep_better(st.gap, best.gap, st, best), _keep_better(st.gap, best.gap, cert, best_cert)
+
+    def body(consts, carry, live):
+        return jax.vmap(one)(consts[0], carry)
+
+    consts = (sup, jnp.broadcast_to(stop, state.gap.shape))
+    last, best, best_cert = narrowed_while(running, body, consts, (state, state, cert))
+    return best._replace(iterations=last.iterations), best_cert
 
 
 def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
@@ -334,9 +375,10 @@ def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
 
 def _solvers():
     from pidjax.ipm import solve_ipm, solve_ipm_batch  # these modules build on this one
-    from pidjax.newton import solve_newton
+    from pidjax.newton import solve_newton, solve_newton_batch
 
-    return {"newton": solve_newton, "ipfp": solve_ipfp, "ipm": solve_ipm}, {"ipm": solve_ipm_batch}
+    singles = {"newton": solve_newton, "ipfp": solve_ipfp, "ipm": solve_ipm}
+    return singles, {"newton": solve_newton_batch, "ipm": solve_ipm_batch}
 
 
 SOLVERS, _BATCH_SOLVERS = _solvers()

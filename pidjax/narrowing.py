@@ -1,0 +1,82 @@
+"""Batch loops that narrow to their running members, so a batch costs its typical member.
+
+A ``while_loop`` under ``vmap`` steps every member until the slowest one is done: a batch of
+``B`` tables costs ``B`` times its slowest member's steps. :func:`narrowed_while` runs the
+loop on the whole batch only while more than an eighth of it is running; the members still
+running then go on, gathered, in a batch of that size, and so on down (:func:`levels`), and
+are scattered back at the end. Shapes stay static: each level is its own compiled loop.
+
+Everything here works on pytrees whose leaves lead with the batch axis.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+
+NARROW = 8  # each level is this many times smaller than the one before
+SMALLEST = 8  # no level below this many members
+
+
+def levels(batch: int) -> list[int]:
+    """Batch sizes a loop over ``batch`` members narrows to: ``batch``, then eighths while the
+    next one is at least :data:`SMALLEST` (``[256, 32]`` for 256; ``[50]`` for 50)."""
+    sizes = [batch]
+    while sizes[-1] // NARROW >= SMALLEST:
+        sizes.append(sizes[-1] // NARROW)
+    return sizes
+
+
+def take(tree, idx):
+    """Members ``idx`` of every leaf of ``tree``."""
+    return jax.tree_util.tree_map(lambda x: x[idx], tree)
+
+
+def put(tree, idx, part):
+    """``tree`` with members ``idx`` replaced by ``part`` (``idx`` without repeats)."""
+    return jax.tree_util.tree_map(lambda x, y: x.at[idx].set(y), tree, part)
+
+
+def first(flags, size: int):
+    """Indices of ``size`` members, those where ``flags`` (B,) holds first, in batch order."""
+    return jnp.argsort(~flags, stable=True)[:size]
+
+
+def select(flags, new, old):
+    """Per member, ``new`` where ``flags`` (B,) holds, else ``old`` (pytrees of one structure)."""
+    def pick(x, y):
+        return jnp.where(flags.reshape(flags.shape + (1,) * (x.ndim - 1)), x, y)
+
+    return jax.tree_util.tree_map(pick, new, old)
+
+
+def narrowed_while(running, body, consts, state, sizes=None):
+    """``while any(running(consts, state)): state = body(consts, state, live)``, narrowing.
+
+    Args:
+      running: ``(consts, state) -> (B,) bool``, the members still to step.
+      body: ``(consts, state, live) -> state``, one step of the whole batch; ``live`` is
+        ``running`` of the input. Members not ``live`` keep their state whatever ``body``
+        returns for them.
+      consts: per-member inputs the loop reads but does not change (leaves lead with ``B``).
+      state: the loop state (leaves lead with ``B``).
+      sizes: the levels (default :func:`levels` of ``B``).
+
+    Returns:
+      The final state of every member, as a ``vmap``-ped ``while_loop`` would give it (up to
+      the last digits: XLA may round differently at different batch sizes).
+    """
+    if sizes is None:
+        sizes = levels(jax.tree_util.tree_leaves(state)[0].shape[0])
+    until = sizes[1] if len(sizes) > 1 else 0
+
+    def step(st):
+        live = running(consts, st)
+        return select(live, body(consts, st, live), st)
+
+    state = lax.while_loop(lambda st: jnp.sum(running(consts, st)) > until, step, state)
+    if len(sizes) == 1:
+        return state
+    idx = first(running(consts, state), sizes[1])
+    return put(state, idx, narrowed_while(running, body, take(consts, idx), take(state, idx), sizes[1:]))
