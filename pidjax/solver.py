@@ -1,4 +1,4 @@
-"""The BROJA optimisation for one joint table, as pure JAX functions (vmapped by callers).
+"""The BROJA optimisation: pure JAX functions on one joint table, and the batch loops over them.
 
 Problem: minimise ``f(Q) = sum Q log Q(y | x1, x2)`` over ``Q >= 0`` with the pairwise
 marginals ``Q(x1, y) = P(x1, y)`` and ``Q(x2, y) = P(x2, y)`` (../PID_MATH.md).
@@ -9,8 +9,9 @@ Method ("ipfp"): alternating minimisation in the log domain. The iterate is
 scalings). Every ``check_every`` steps the iterate is rounded onto the feasible set and a dual
 point is built from the scalings; their gap certifies the error of every PID term.
 
-Everything here works in nats on a single ``(m, n, k)`` table; structural zeros are ``-inf``
-in the log domain behind masks, never an epsilon.
+Everything here works in nats; the step functions take one ``(m, n, k)`` table and the
+``*_batch`` loops a batch of them. Structural zeros are ``-inf`` in the log domain behind
+masks, never an epsilon.
 """
 
 from __future__ import annotations
@@ -300,33 +301,14 @@ def _keep_better(gap, best_gap, new, old):
     return jax.tree_util.tree_map(lambda x, y: jnp.where(gap < best_gap, x, y), new, old)
 
 
-def ipfp_loop(sup: Support, state: SolverState, tol, max_iters, check_every: int) -> SolverState:
-    """Run IPFP from ``state`` until its certified gap <= ``tol`` or ``max_iters`` more steps.
-
-    ``max_iters`` may be traced (a per-member budget under ``vmap``). Returns the iterate with
-    the smallest certified gap seen (with the steps taken in all): on tables with masses near
-    the rounding floor the gap of later iterates can grow again.
-    """
-    stop = state.iterations + max_iters
-
-    def cond(carry):
-        st, _ = carry
-        return (st.gap > tol) & (st.iterations < stop)
-
-    def body(carry):
-        st, best = carry
-        st, _ = _ipfp_check(sup, st, check_every)
-        return st, _keep_better(st.gap, best.gap, st, best)
-
-    last, best = lax.while_loop(cond, body, (state, state))
-    return best._replace(iterations=last.iterations)
-
-
 def ipfp_loop_batch(sup: Support, state: SolverState, cert: Certificate, tol, max_iters, check_every: int):
-    """:func:`ipfp_loop` for a batch (leaves of ``sup``, ``state``, ``cert`` lead with ``B``).
+    """Run IPFP on a batch from ``state`` until each gap <= ``tol`` or ``max_iters`` more steps.
 
-    ``cert`` is the certificate of ``state``; ``max_iters`` is a scalar or a per-member budget
-    (B,). The loop narrows to the members still running
+    Leaves of ``sup``, ``state`` and ``cert`` lead with ``B``; ``cert`` is the certificate of
+    ``state``; ``max_iters`` is a scalar or a per-member budget (B,). Each member ends at the
+    iterate with the smallest certified gap it saw (with the steps taken in all): on tables
+    with masses near the rounding floor the gap of later iterates can grow again. The loop
+    narrows to the members still running
     (:func:`pidjax.narrowing.narrowed_while`), so a few members needing thousands of steps do
     not make the whole batch take them.
 
@@ -364,13 +346,21 @@ def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
       check_every: outer steps between certificate checks (static).
 
     Returns:
-      A :class:`Solution` (nats). Under ``vmap`` a member whose gap is met stops changing.
+      A :class:`Solution` (nats): :func:`solve_ipfp_batch` on a batch of one.
     """
-    sup = support_of(P)
-    state = init_state(sup)
-    gap0 = certificate(sup, state.log_a, state.alpha, state.beta).gap
-    state = ipfp_loop(sup, state._replace(gap=gap0), tol, max_iters, check_every)
-    return Solution.of(certificate(sup, state.log_a, state.alpha, state.beta), state.iterations)
+    return jax.tree_util.tree_map(lambda x: x[0], solve_ipfp_batch(P[None], tol, max_iters, check_every))
+
+
+def solve_ipfp_batch(P, tol, max_iters: int, check_every: int = 10) -> Solution:
+    """:func:`solve_ipfp` for a batch ``(B, m, n, k)``; fields of the result lead with ``B``.
+
+    The loop narrows to the members still running (:func:`ipfp_loop_batch`).
+    """
+    sup = jax.vmap(support_of)(P)
+    state = jax.vmap(init_state)(sup)
+    cert = jax.vmap(certificate)(sup, state.log_a, state.alpha, state.beta)
+    state, cert = ipfp_loop_batch(sup, state._replace(gap=cert.gap), cert, tol, max_iters, check_every)
+    return Solution.of(cert, state.iterations)
 
 
 def _solvers():
@@ -378,7 +368,7 @@ def _solvers():
     from pidjax.newton import solve_newton, solve_newton_batch
 
     singles = {"newton": solve_newton, "ipfp": solve_ipfp, "ipm": solve_ipm}
-    return singles, {"newton": solve_newton_batch, "ipm": solve_ipm_batch}
+    return singles, {"newton": solve_newton_batch, "ipfp": solve_ipfp_batch, "ipm": solve_ipm_batch}
 
 
 SOLVERS, _BATCH_SOLVERS = _solvers()
@@ -387,10 +377,7 @@ SOLVERS, _BATCH_SOLVERS = _solvers()
 def solve_batch(P, tol, max_iters: int, method: str = "ipfp", check_every: int = 10) -> Solution:
     """Solve a flat batch ``P`` of shape ``(B, m, n, k)``; fields of the result lead with ``B``.
 
-    A method with a batch-level solver (one that skips work no member needs) uses it; the
-    others are ``vmap``-ped one-table solvers.
+    Every method has a batch-level solver whose loops narrow to their running members
+    (:mod:`pidjax.narrowing`); the one-table solvers of :data:`SOLVERS` call it on a batch of one.
     """
-    if method in _BATCH_SOLVERS:
-        return _BATCH_SOLVERS[method](P, tol, max_iters, check_every)
-    fn = SOLVERS[method]
-    return jax.vmap(lambda p: fn(p, tol, max_iters, check_every))(P)
+    return _BATCH_SOLVERS[method](P, tol, max_iters, check_every)
