@@ -25,6 +25,7 @@ import pidjax  # noqa: E402
 from benchmarks.kernel_throughput import WORKLOADS, workload  # noqa: E402
 from pidjax.placement import auto_batch_size  # noqa: E402
 
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workloads", default="dense10,clustered8,dense16")

@@ -5,7 +5,8 @@
 
 For each process count ``c`` it starts ``c`` copies of itself on this machine, joined by
 ``jax.distributed`` (CPU collectives: gloo), and every copy decomposes the same batch of one of
-the :data:`benchmarks.kernel_throughput.WORKLOADS`: each solves its share and the results are gathered (``pidjax.placement.solve_across_processes``).
+the :data:`benchmarks.kernel_throughput.WORKLOADS`: each solves its share and the results are
+gathered (``pidjax.placement.solve_across_processes``).
 Process 0 prints the median of ``--rounds`` timed calls after a warm-up call, gather
 included. On a CPU this tells whether one process per core beats one process using all cores.
 """

@@ -34,7 +34,7 @@ from jax import lax
 from pidjax import newton
 from pidjax.narrowing import first, levels, narrowed_while, put, select, take
 from pidjax.newton import RIDGE, fewer_states_second, max_step, schur_apply, schur_factor
-from pidjax.solver import Solution, Support, certify, support_of
+from pidjax.solver import Solution, Support, certify, one_table, support_of
 
 _SHRINK = 0.8  # largest fraction of a cell's mass one step may remove (0.7: ~25% more steps; 0.93 stalls)
 _BOUNDARY = 0.99  # fraction of the way to z = 0 a step may go
@@ -159,8 +159,7 @@ def solve_ipm(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     step once the iterate is close (see :func:`solve_ipm_batch`, which this calls on a batch of
     one).
     """
-    del check_every
-    return jax.tree_util.tree_map(lambda x: x[0], solve_ipm_batch(P[None], tol, max_iters))
+    return one_table(solve_ipm_batch, P, tol, max_iters, check_every)
 
 
 def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:

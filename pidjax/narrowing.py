@@ -44,7 +44,10 @@ def first(flags, size: int):
 
 
 def select(flags, new, old):
-    """Per member, ``new`` where ``flags`` (B,) holds, else ``old`` (pytrees of one structure)."""
+    """Per member, ``new`` where ``flags`` (B,) holds, else ``old`` (pytrees of one structure).
+
+    ``flags`` may also be a scalar, for one table's pytrees (inside a ``vmap``-ped function).
+    """
     def pick(x, y):
         return jnp.where(flags.reshape(flags.shape + (1,) * (x.ndim - 1)), x, y)
 

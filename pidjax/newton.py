@@ -27,8 +27,10 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from pidjax.narrowing import narrowed_while
-from pidjax.solver import Solution, SolverState, Support, certificate, ipfp_loop_batch, masked_logsumexp, support_of
+from pidjax.narrowing import narrowed_while, select
+from pidjax.solver import (
+    Solution, SolverState, Support, certificate, ipfp_loop_batch, masked_logsumexp, one_table, support_of,
+)
 
 _MAX_HALVINGS = 30  # backtracking halvings of a step before giving up on it
 _SIGMA = 0.3  # target complementarity as a fraction of the current average
@@ -270,8 +272,7 @@ def _solve(P, tol, max_iters) -> Solution:
         gap = cert.gap
         progress = gap < 0.99 * st.best
         better = gap < st.best
-        best_point = tuple(jnp.where(better, new, old) for new, old in zip((a, b, w), st.best_point))
-        best_cert = jax.tree_util.tree_map(lambda new, old: jnp.where(better, new, old), cert, best_cert)
+        best_point, best_cert = select(better, ((a, b, w), cert), (st.best_point, best_cert))
         return NewtonState(
             a, b, w, gap, st.iterations + 1, jnp.minimum(gap, st.best), jnp.where(progress, 0, st.idle + 1),
             best_point,
@@ -312,8 +313,7 @@ def solve_newton(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     step since a step costs far more than a check. This is :func:`solve_newton_batch` on a
     batch of one.
     """
-    del check_every
-    return jax.tree_util.tree_map(lambda x: x[0], solve_newton_batch(P[None], tol, max_iters))
+    return one_table(solve_newton_batch, P, tol, max_iters, check_every)
 
 
 def solve_newton_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:

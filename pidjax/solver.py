@@ -23,7 +23,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from pidjax.info import xlogx
-from pidjax.narrowing import narrowed_while
+from pidjax.narrowing import narrowed_while, select
 
 
 class Support(NamedTuple):
@@ -297,10 +297,6 @@ def _ipfp_check(sup: Support, st: SolverState, check_every: int):
     return SolverState(log_a, alpha, beta, cert.gap, st.iterations + check_every), cert
 
 
-def _keep_better(gap, best_gap, new, old):
-    return jax.tree_util.tree_map(lambda x, y: jnp.where(gap < best_gap, x, y), new, old)
-
-
 def ipfp_loop_batch(sup: Support, state: SolverState, cert: Certificate, tol, max_iters, check_every: int):
     """Run IPFP on a batch from ``state`` until each gap <= ``tol`` or ``max_iters`` more steps.
 
@@ -326,7 +322,7 @@ def ipfp_loop_batch(sup: Support, state: SolverState, cert: Certificate, tol, ma
     def one(sup, carry):
         st, best, best_cert = carry
         st, cert = _ipfp_check(sup, st, check_every)
-        return st, _keep_better(st.gap, best.gap, st, best), _keep_better(st.gap, best.gap, cert, best_cert)
+        return (st, *select(st.gap < best.gap, (st, cert), (best, best_cert)))
 
     def body(consts, carry, live):
         return jax.vmap(one)(consts[0], carry)
@@ -334,6 +330,11 @@ def ipfp_loop_batch(sup: Support, state: SolverState, cert: Certificate, tol, ma
     consts = (sup, jnp.broadcast_to(stop, state.gap.shape))
     last, best, best_cert = narrowed_while(running, body, consts, (state, state, cert))
     return best._replace(iterations=last.iterations), best_cert
+
+
+def one_table(solve_batch_fn, P, tol, max_iters, check_every: int) -> Solution:
+    """``solve_batch_fn`` (a batch solver) applied to the one table ``P`` (m, n, k)."""
+    return jax.tree_util.tree_map(lambda x: x[0], solve_batch_fn(P[None], tol, max_iters, check_every))
 
 
 def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
@@ -348,7 +349,7 @@ def solve_ipfp(P, tol, max_iters: int, check_every: int = 10) -> Solution:
     Returns:
       A :class:`Solution` (nats): :func:`solve_ipfp_batch` on a batch of one.
     """
-    return jax.tree_util.tree_map(lambda x: x[0], solve_ipfp_batch(P[None], tol, max_iters, check_every))
+    return one_table(solve_ipfp_batch, P, tol, max_iters, check_every)
 
 
 def solve_ipfp_batch(P, tol, max_iters: int, check_every: int = 10) -> Solution:
