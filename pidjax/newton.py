@@ -37,7 +37,7 @@ _SIGMA = 0.3  # target complementarity as a fraction of the current average
 _BOUNDARY = 0.99  # fraction of the way to w = 0 a step may go
 _HIGHEST = lax.Precision.HIGHEST  # no reduced-precision (TF32-style) matmuls
 _PATIENCE = 10  # Newton steps without a 1% gap decrease before handing over to IPFP
-RIDGE = 16.0  # default ridge of the Newton system, in units of eps times its largest diagonal
+RIDGE = 16.0  # default ridge of the Newton system, in units of eps (its diagonal is scaled to 1)
 POLISH_ITERS = 5000  # cap on the IPFP steps that finish a stalled Newton run
 
 
@@ -65,6 +65,8 @@ class SchurFactor(NamedTuple):
     chol: jnp.ndarray  # (n k, n k) lower Cholesky factor of the Schur complement
     mask_a: jnp.ndarray  # (m, k) used coordinates of a
     mask_b: jnp.ndarray  # (n, k) used coordinates of b
+    scale_a: jnp.ndarray  # (m, k) diagonal scaling of the a coordinates, 1 / sqrt(H_ii)
+    scale_b: jnp.ndarray  # (n, k) diagonal scaling of the b coordinates
 
 
 def schur_factor(sup: Support, q, gamma, c, ridge=RIDGE) -> SchurFactor:
@@ -74,8 +76,9 @@ def schur_factor(sup: Support, q, gamma, c, ridge=RIDGE) -> SchurFactor:
       q: (m, n, k) cell weights on the diagonal part of every pair's block.
       gamma: (m, n) weight of the rank-one part ``c c'`` of every pair's block.
       c: (m, n, k) per-pair vectors (the conditional ``Q(y | x1, x2)``).
-      ridge: diagonal regularisation in units of eps times the largest diagonal entry (may be
-        traced: a caller raises it to retry a step whose system lost definiteness to rounding).
+      ridge: diagonal regularisation in units of eps, added after scaling the diagonal to 1
+        (may be traced: a caller raises it to retry a step whose system lost definiteness to
+        rounding).
 
     Returns:
       A :class:`SchurFactor`; :func:`schur_apply` solves with it. The ``a``-blocks are inverted
@@ -92,8 +95,15 @@ def schur_factor(sup: Support, q, gamma, c, ridge=RIDGE) -> SchurFactor:
     # Unused (state, label) coordinates do not enter the problem: pin them with a unit diagonal.
     h_aa = outer.sum(1) + (q.sum(1) + jnp.where(mask_a, 0.0, 1.0))[:, :, None] * eye
     h_bb = outer.sum(0) + (q.sum(0) + jnp.where(mask_b, 0.0, 1.0))[:, :, None] * eye
-    scale = jnp.max(jnp.abs(jnp.diagonal(h_aa, axis1=1, axis2=2)))
-    ridge_abs = scale * jnp.finfo(dtype).eps * ridge
+    # Symmetric (Jacobi) scaling to a unit diagonal. Coordinates of sparse tables carry masses
+    # from 1e-20 to 1: unscaled, the factorisation's rounding and the ridge swamp the small
+    # ones, the steps stop meeting the marginals and the gap stalls far above the barrier's.
+    s_a = _unit_diagonal_scaling(h_aa)
+    s_b = _unit_diagonal_scaling(h_bb)
+    h_aa = s_a[:, :, None] * h_aa * s_a[:, None, :]
+    h_bb = s_b[:, :, None] * h_bb * s_b[:, None, :]
+    h_ab = s_a[:, None, :, None] * h_ab * s_b[None, :, None, :]
+    ridge_abs = jnp.finfo(dtype).eps * ridge
     # Explicit k x k inverses: on CPU batched inverses and plain matmuls beat per-block
     # triangular solves by a wide margin, and any inaccuracy only slows the solver, never the
     # certificate.
@@ -104,26 +114,37 @@ def schur_factor(sup: Support, q, gamma, c, ridge=RIDGE) -> SchurFactor:
     schur = jax.scipy.linalg.block_diag(*[h_bb[j] for j in range(n)])
     schur = schur - jnp.matmul(flat_c.T, x.reshape(m * k, n * k), precision=_HIGHEST)
     # (a + t_y, b - t_y) changes nothing; a rank-k term along those null directions fixes it.
-    used = mask_b.astype(dtype)
-    gauge = jnp.einsum("jy,ly,yz->jylz", used, used, eye).reshape(n * k, n * k)
-    schur = schur + scale * gauge + ridge_abs * jnp.eye(n * k, dtype=dtype)
+    # In scaled coordinates they are (a + t_y / s_a, b - t_y / s_b), normalised per label.
+    null = jnp.where(mask_b, 1.0 / s_b, 0.0)
+    null = null / jnp.sqrt(jnp.maximum(jnp.sum(null * null, 0, keepdims=True), jnp.finfo(dtype).tiny))
+    gauge = jnp.einsum("jy,ly,yz->jylz", null, null, eye).reshape(n * k, n * k)
+    schur = schur + gauge + ridge_abs * jnp.eye(n * k, dtype=dtype)
     # Symmetric by construction up to rounding, and only its lower triangle is read: skip the
     # (S + S') / 2 pass of jnp.linalg.cholesky, a strided read of the whole matrix.
     chol = lax.linalg.cholesky(schur, symmetrize_input=False)
-    return SchurFactor(inv_a, x, flat_c, chol, mask_a, mask_b)
+    return SchurFactor(inv_a, x, flat_c, chol, mask_a, mask_b, s_a, s_b)
 
 
 def schur_apply(f: SchurFactor, g_a, g_b):
     """Solve the factored system for right-hand sides ``g_a`` (m, k) and ``g_b`` (n, k).
 
-    Returns ``(d_a, d_b)`` with unused coordinates zero; the label gauge is fixed to zero.
+    Returns ``(d_a, d_b)`` with unused coordinates zero; the label gauge is fixed by
+    ``sum_x2 H[(x2, y), (x2, y)] d_b(x2, y) = 0`` for every label ``y``.
     """
     m, k = g_a.shape
+    g_a, g_b = g_a * f.scale_a, g_b * f.scale_b
     y_a = jnp.matmul(f.inv_a, g_a[:, :, None], precision=_HIGHEST)[:, :, 0]
     rhs_b = g_b.reshape(-1) - jnp.matmul(f.coupling.T, y_a.reshape(m * k), precision=_HIGHEST)
     d_b = jax.scipy.linalg.cho_solve((f.chol, True), rhs_b[:, None])[:, 0]
-    d_a = y_a - jnp.matmul(f.x, d_b, precision=_HIGHEST)
+    d_a = (y_a - jnp.matmul(f.x, d_b, precision=_HIGHEST)) * f.scale_a
+    d_b = d_b * f.scale_b.reshape(-1)
     return jnp.where(f.mask_a, d_a, 0.0), jnp.where(f.mask_b, d_b.reshape(g_b.shape), 0.0)
+
+
+def _unit_diagonal_scaling(blocks):
+    """``1 / sqrt(diag)`` of the ``k x k`` blocks (p, k, k), 1 where a diagonal entry is not positive."""
+    d = jnp.diagonal(blocks, axis1=1, axis2=2)
+    return jnp.where(d > 0, lax.rsqrt(jnp.where(d > 0, d, 1.0)), 1.0)
 
 
 def spd_inverse(a):

@@ -125,9 +125,12 @@ def test_one_table_solver_is_the_batch_solver_on_a_batch_of_one():
 def test_narrowed_batch_gives_each_member_its_own_answer():
     # 72 tables: once at most 9 are still running, they go on in a batch of 9, and the
     # members the central path cannot finish go to Newton in groups of 9 (12 of them: two
-    # groups). Every member must take the steps it takes alone and agree with its lone answer
-    # within the two bounds (plans of degenerate members may differ far more than the values:
-    # rounding differences between batch shapes move them along nearly flat directions).
+    # groups). Every member must agree with its lone answer within the two bounds (plans of
+    # degenerate members may differ far more than the values: rounding differences between
+    # batch shapes move them along nearly flat directions). A member whose central path runs
+    # straight (at most 15 steps alone) must take exactly the steps it takes alone; on the few
+    # whose barrier gap rises and falls before they finish or are handed over, rounding can
+    # decide on which step that happens.
     rng = np.random.default_rng(3)
     easy = rng.dirichlet(np.ones(75), size=50).reshape(50, 5, 5, 3)
     hard = rng.dirichlet(np.full(75, 0.1), size=10).reshape(10, 5, 5, 3)
@@ -140,6 +143,19 @@ def test_narrowed_batch_gives_each_member_its_own_answer():
     its = np.asarray(batch.iterations)
     assert its[:60].max() > np.median(its[:60]) + 5  # stragglers: the narrowing did happen
     assert np.all(np.asarray(batch.gap) <= float(tol))
-    np.testing.assert_array_equal(its[:60], np.asarray(alone.iterations)[:60])
+    straight = np.asarray(alone.iterations)[:60] <= 15
+    assert straight.sum() >= 50
+    np.testing.assert_array_equal(its[:60][straight], np.asarray(alone.iterations)[:60][straight])
     np.testing.assert_allclose(np.asarray(batch.objective), np.asarray(alone.objective), rtol=0,
                                atol=float(np.max(np.asarray(batch.gap) + np.asarray(alone.gap))))
+
+
+def test_sparse_tables_finish_on_the_central_path_without_a_crawl():
+    # Dirichlet(0.1) 5x5x3 tables have masses from ~1e-20 to ~0.3. Without the unit-diagonal
+    # scaling of the Newton system (newton.schur_factor) its rounding drifted the steps off the
+    # marginals, the certified gap stalled above tol while the barrier gap kept falling, and
+    # 3 of these 400 tables went to Newton + IPFP (up to 514 steps).
+    P = np.random.default_rng(0).dirichlet(np.full(75, 0.1), size=400).reshape(400, 5, 5, 3)
+    sol = _solve_batch_traced(P)
+    assert np.all(np.asarray(sol.gap) <= 1e-6 * np.log(2))
+    assert int(np.max(np.asarray(sol.iterations))) <= 40
