@@ -228,7 +228,9 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
         out, pending = carry
         idx = first(pending, group)
         mine = pending[idx]
-        before = take(sol, idx)
+        # From ``out``, not ``sol``: the group is filled up with members that are not pending,
+        # which may have been handed over by an earlier group.
+        before = take(out, idx)
         budget = jnp.where(mine, max_iters - before.iterations, 0)
         fallback = newton._solve(P[idx], tol, budget)
         better = mine & (fallback.gap < before.gap)

@@ -159,3 +159,17 @@ def test_sparse_tables_finish_on_the_central_path_without_a_crawl():
     sol = _solve_batch_traced(P)
     assert np.all(np.asarray(sol.gap) <= 1e-6 * np.log(2))
     assert int(np.max(np.asarray(sol.iterations))) <= 40
+
+
+def test_every_hand_over_group_keeps_the_results_of_the_groups_before_it():
+    # 20 members the central path cannot finish, first in a batch of 72: they go to Newton in
+    # three groups of 9 (the smallest level), the last one filled up with members that are
+    # not pending. Those fillers (members 0-6, handed over by the first group) must keep what
+    # Newton gave them, not get their stalled central-path result back.
+    rng = np.random.default_rng(5)
+    runaway = np.broadcast_to(np.array(DUAL_RUNAWAY[:1]), (20, 2, 2, 2))
+    runaway = np.pad(runaway, ((0, 0), (0, 3), (0, 3), (0, 1)))
+    easy = rng.dirichlet(np.ones(75), size=52).reshape(52, 5, 5, 3)
+    sol = _solve_batch_traced(np.concatenate([runaway, easy]))
+    assert np.all(np.asarray(sol.gap) <= 1e-6 * np.log(2))
+    assert np.all(np.asarray(sol.iterations)[:20] > 20)  # all 20 were handed over
