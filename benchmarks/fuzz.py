@@ -465,7 +465,7 @@ def main(argv=None) -> int:
     ap.add_argument("--n", type=int, default=100_000, help="tables in all (split over dtypes with --dtype both)")
     ap.add_argument("--dtype", default="both", choices=("float32", "float64", "both"))
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--method", default="newton", help="decompose solver (ipm: float64 only)")
+    ap.add_argument("--method", default="newton", help="decompose solver")
     ap.add_argument("--reference", type=int, default=200, help="tables compared with CVXPY per dtype")
     ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "fuzz"))
     args = ap.parse_args(argv)

@@ -90,8 +90,6 @@ def main(argv=None):
         for batch in batches:
             label, P = workload(name, batch)
             for method in methods:
-                if method == "ipm" and args.dtype == "float32":
-                    continue  # ipm is float64 only
                 Pm = P if method != "ipfp" else P[: args.ipfp_batch]
                 seconds, r = _timed(Pm, method, args.dtype, tol)
                 it = np.asarray(r.iterations)

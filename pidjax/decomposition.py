@@ -67,12 +67,14 @@ def resolve_dtype(dtype):
 
 
 def default_method(dtype) -> str:
-    """Default solver for ``dtype``: "ipm" in float64, "newton" in float32.
+    """Default solver for ``dtype``: "ipm" in float64 and in float32.
 
     The interior point takes the fewest steps on every family measured (boundary optima
-    included); its central path runs below float32 resolution, so float32 uses "newton".
+    included), in both precisions since its Newton system is scaled to a unit diagonal
+    (before that its central path ran below float32 resolution and float32 used "newton").
     """
-    return "ipm" if jnp.dtype(dtype) == jnp.float64 else "newton"
+    del dtype
+    return "ipm"
 
 
 def default_tol(dtype) -> float:
@@ -144,11 +146,10 @@ def decompose(
         1e-4 bits in float32).
       max_iters: cap on iterations per table (default :data:`DEFAULT_MAX_ITERS` of the method:
         Newton steps for "newton" and "ipm", outer steps for "ipfp").
-      method: solver, one of :data:`METHODS`: "ipm" (cell-barrier interior point, float64 only;
-        tables whose central path stalls are handed to "newton" within ``max_iters``), "newton"
-        (pair-barrier Newton with an IPFP finish), "ipfp" (plain alternating minimisation, for
-        comparison). Default: :func:`default_method` of ``dtype`` ("ipm" in float64, "newton"
-        in float32).
+      method: solver, one of :data:`METHODS`: "ipm" (cell-barrier interior point; tables whose
+        central path stalls are handed to "newton" within ``max_iters``), "newton" (pair-barrier
+        Newton with an IPFP finish), "ipfp" (plain alternating minimisation, for comparison).
+        Default: :func:`default_method` ("ipm").
       dtype: float32 or float64 (default float64 when ``jax_enable_x64`` is on).
       normalize: rescale each table to sum to 1 instead of rejecting one that does not.
       return_q: also return the optimal plan ``q``, shape ``(..., m, n, k)``.
@@ -194,11 +195,6 @@ def decompose(
         max_iters = DEFAULT_MAX_ITERS[method]
     if int(max_iters) < 1 or int(check_every) < 1:
         raise ValueError(f"max_iters and check_every must be >= 1; got {max_iters} and {check_every}")
-    if method == "ipm" and dtype != jnp.float64:
-        raise ValueError(
-            "method 'ipm' needs float64 (its central path runs below float32 resolution); "
-            "use method='newton' for float32"
-        )
     tol = default_tol(dtype) * unit_scale("bits") / scale if tol is None else float(tol)
     if not tol > 0:
         raise ValueError(f"tol must be positive; got {tol}")

@@ -31,12 +31,13 @@ def padded_cases():
     return groups
 
 
-@pytest.fixture(scope="module")
-def results():
+@pytest.fixture(scope="module", params=["ipm", "newton"])
+def results(request):
+    """Per shape: the cases, their float32 decomposition by one solver, and the float64 one."""
     out = []
     for shape, cases in padded_cases().items():
         P = np.stack([c[1] for c in cases])
-        r32 = decompose(P.astype(np.float32), dtype="float32")
+        r32 = decompose(P.astype(np.float32), dtype="float32", method=request.param)
         r64 = decompose(P, dtype="float64")
         out.append((cases, r32, r64))
     return out

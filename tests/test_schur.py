@@ -41,9 +41,9 @@ def test_one_factorisation_solves_several_right_hand_sides(shape):
         assert np.abs(H @ d - g).max() <= 1e-10 * np.abs(g).max()
 
 
-def test_default_method_is_ipm_in_float64_and_newton_in_float32():
+def test_default_method_is_ipm_in_both_precisions():
     assert default_method(jnp.float64) == "ipm"
-    assert default_method(jnp.float32) == "newton"
+    assert default_method(jnp.float32) == "ipm"
 
 
 @pytest.mark.parametrize("k", [1, 2, 4, 10, 13])
