@@ -18,7 +18,8 @@ import numpy as np
 
 MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
 ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
-CPU_CHUNK_TABLES = 256  # most tables per CPU device in one compiled call: thousands of small tables run slower
+CPU_WORKING_SET = 48 * 1024**2  # bytes of working-set estimate per CPU device and call: about the last-level cache
+CPU_CHUNK_TABLES = (32, 1024)  # fewest and most tables per CPU device in one compiled call
 CHUNK_STEP = 16  # chunk sizes are multiples of this (times the device count): few compilations
 
 
@@ -35,14 +36,19 @@ def memory_budget() -> int:
 
 def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
     """Tables per compiled call: within ``budget_bytes`` of working set (default
-    :func:`memory_budget`) and, on CPU, at most :data:`CPU_CHUNK_TABLES` per local device.
+    :func:`memory_budget`) and, on CPU, about :data:`CPU_WORKING_SET` per local device.
 
     The estimate counts the Newton system (the dense ``min(m, n) k`` square Schur complement
-    and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays. The CPU cap is a
-    speed limit, not a memory one. Measured on a 2-core CPU, one process per setting: 8,000
-    5x5x3 tables ran 1.5-1.7x faster in chunks of 256 than in one call, 4,000 clustered 8x8x4
-    ones 1.1x faster; 10x10x10 and 16x16x10 tables ran within noise of their memory-capped
-    chunks. ``python -m benchmarks.chunk_size`` measures it on other machines.
+    and the ``m n k^2`` pair blocks, several copies) and the per-cell arrays. The CPU limit is
+    a speed limit, not a memory one: a chunk whose arrays stay near the cache runs faster. It
+    is clipped to :data:`CPU_CHUNK_TABLES` (and rounded down to a multiple of
+    :data:`CHUNK_STEP`). Measured on a 2-core CPU with a 32 MiB L3 (``python -m
+    benchmarks.chunk_size``, median of 3 rounds, tables/s): dense 10x10x10 (1.3 MB each) 476 /
+    577 / 545 / 446 in chunks of 16 / 32 / 64 / 256; clustered 8x8x4 (180 kB) 3,730 / 4,648 /
+    4,856 / 4,622 in 64 / 128 / 256 / 512; dense 5x5x3 (46 kB) 6,985 / 8,808 / 8,767 in 256 /
+    1,024 / 2,048; Dirichlet(0.1) 5x5x3 5,116 / 6,094 in 256 / 1,024. The best chunks hold
+    40-48 MB each. The exception: dense 16x16x10 (3.3 MB) ran 110 / 111 / 121 in 16 / 64 / 256,
+    where the large factorisations dominate; the lower clip keeps it at 32.
     """
     if budget_bytes is None:
         budget_bytes = memory_budget()
@@ -52,7 +58,9 @@ def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
     size = int(max(1, budget_bytes // per_table))
     devices = jax.local_devices()
     if devices[0].platform == "cpu":
-        size = min(size, CPU_CHUNK_TABLES * len(devices))
+        fewest, most = CPU_CHUNK_TABLES
+        per_device = min(max(CPU_WORKING_SET // per_table // CHUNK_STEP * CHUNK_STEP, fewest), most)
+        size = min(size, per_device * len(devices))
     return size
 
 

@@ -55,7 +55,8 @@ def test_chunked_batches_equal_one_call():
 
 
 def test_auto_batch_size_shrinks_with_the_table():
-    assert auto_batch_size((10, 10, 10), jnp.float64) > auto_batch_size((32, 32, 10), jnp.float64) >= 1
+    budget = 10**8  # bytes: the memory cap, below the CPU chunk limits
+    assert auto_batch_size((10, 10, 10), jnp.float64, budget) > auto_batch_size((32, 32, 10), jnp.float64, budget) >= 1
     with pytest.raises(ValueError, match="batch_size"):
         decompose(random_table(0, (2, 2, 2)), batch_size=0)
 
