@@ -156,7 +156,7 @@ def decompose(
       unit: "bits" (default) or "nats".
       check_every: outer iterations between certificate checks (IPFP).
       batch_size: tables per compiled call; larger batches are processed in chunks of this
-        size (default: :func:`auto_batch_size`: on CPU about a 48 MiB working set, 32 to
+        size (default: :func:`auto_batch_size`: on CPU about a 48 MiB working set, 256 to
         1,024 tables, per device; a quarter of the device memory on a GPU/TPU), in near-equal
         chunks. With several local devices each chunk is sharded over them along the batch
         axis.

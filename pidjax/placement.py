@@ -19,7 +19,7 @@ import numpy as np
 MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
 ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
 CPU_WORKING_SET = 48 * 1024**2  # bytes of working-set estimate per CPU device and call: about the last-level cache
-CPU_CHUNK_TABLES = (32, 1024)  # fewest and most tables per CPU device in one compiled call
+CPU_CHUNK_TABLES = (256, 1024)  # fewest and most tables per CPU device in one compiled call
 CHUNK_STEP = 16  # chunk sizes are multiples of this (times the device count): few compilations
 
 
@@ -47,8 +47,10 @@ def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
     577 / 545 / 446 in chunks of 16 / 32 / 64 / 256; clustered 8x8x4 (180 kB) 3,730 / 4,648 /
     4,856 / 4,622 in 64 / 128 / 256 / 512; dense 5x5x3 (46 kB) 6,985 / 8,808 / 8,767 in 256 /
     1,024 / 2,048; Dirichlet(0.1) 5x5x3 5,116 / 6,094 in 256 / 1,024. The best chunks hold
-    40-48 MB each. The exception: dense 16x16x10 (3.3 MB) ran 110 / 111 / 121 in 16 / 64 / 256,
-    where the large factorisations dominate; the lower clip keeps it at 32.
+    40-48 MB each. The lower clip keeps larger tables at 256: dense 16x16x10 (3.3 MB) ran 110 /
+    111 / 121 in 16 / 64 / 256, where the large factorisations dominate, and in small chunks
+    a straggler costs more: float32 clustered 16x16x10 tables, a few of which are handed over
+    to newton and its IPFP finish, ran 42/s in chunks of 32 against 90/s in 256.
     """
     if budget_bytes is None:
         budget_bytes = memory_budget()

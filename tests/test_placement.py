@@ -33,15 +33,17 @@ def test_chunk_size_examples():
 def test_auto_batch_size_is_capped_per_cpu_device_and_by_memory():
     fewest, most = CPU_CHUNK_TABLES
     assert auto_batch_size((2, 2, 2), np.float64) == most  # one CPU device here
-    assert auto_batch_size((64, 64, 10), np.float64) == fewest
+    assert auto_batch_size((16, 16, 10), np.float64) == fewest
+    assert auto_batch_size((64, 64, 10), np.float64) < fewest  # 2 GiB / ~52 MB a table
     assert auto_batch_size((10, 10, 10), np.float64, budget_bytes=10**7) < fewest
 
 
 def test_cpu_chunks_hold_about_the_cache_working_set():
-    # 10x10x10 float64 tables take ~1.3 MB each by the estimate: 32 of them (the fastest
-    # measured), 8x8x4 ones ~180 kB: 272 (256 measured fastest); float32 halves the estimate
-    # and doubles the chunk.
-    assert auto_batch_size((10, 10, 10), np.float64) == 32
+    # 5x5x3 float64 tables take ~46 kB each by the estimate: 1,024 of them (the fastest
+    # measured), 8x8x4 ones ~180 kB: 272; 10x10x10 ones (~1.3 MB) stay at the lower clip.
+    # float32 halves the estimate and doubles the chunk.
+    assert auto_batch_size((5, 5, 3), np.float64) == 1024
     assert 256 <= auto_batch_size((8, 8, 4), np.float64) <= 288
+    assert auto_batch_size((10, 10, 10), np.float64) == 256
     assert auto_batch_size((8, 8, 4), np.float32) == 2 * auto_batch_size((8, 8, 4), np.float64)
     assert all(s % CHUNK_STEP == 0 for s in (auto_batch_size((t, t, 3), np.float64) for t in range(2, 12)))
