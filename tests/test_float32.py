@@ -7,12 +7,15 @@ the certified float64 ground truth (benchmarks/data/ground_truth_v1.json), and w
 two fixed shapes so each precision compiles twice.
 """
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from benchmarks.cases import load_cases
 from benchmarks.fuzz import F32_TOL
-from pidjax import decompose
+from benchmarks.kernel_throughput import workload
+from pidjax import decompose, newton
 
 TERMS = ("redundancy", "unique_1", "unique_2", "synergy")
 SHAPES = ((4, 4, 4), (10, 10, 16))
@@ -75,12 +78,6 @@ def test_float32_newton_batch_narrows_and_each_member_keeps_its_lone_answer():
     # IPFP steps. The batch narrows to those; every member must converge (the certificate
     # reported is the one the loop computed: recomputing it in another batch shape once put a
     # member that met tol at 1.00004e-4 bits) and agree with its lone solve within the bounds.
-    import jax
-    import jax.numpy as jnp
-
-    from benchmarks.kernel_throughput import workload
-    from pidjax import newton
-
     P = jnp.asarray(workload("dense5", 1000)[1], jnp.float32)
     tol = jnp.asarray(1e-4 * np.log(2), jnp.float32)
     batch = jax.jit(lambda p: newton.solve_newton_batch(p, tol, 200))(P)
@@ -98,12 +95,7 @@ def test_float32_newton_takes_newton_steps_on_sparse_tables():
     # Dirichlet(0.1) 5x5x3 tables in float32: with the Newton system scaled to a unit diagonal
     # the median table needs ~14 steps (before the scaling: ~100, mostly IPFP, as the
     # unscaled system ran out of float32 resolution on the small masses).
-    import jax
-    import jax.numpy as jnp
-
-    from pidjax import newton
-
-    P = np.random.default_rng(0).dirichlet(np.full(75, 0.1), size=400).reshape(400, 5, 5, 3)
+    P = workload("sparse5", 400)[1]
     tol = jnp.asarray(1e-4 * np.log(2), jnp.float32)
     sol = jax.jit(lambda p: newton.solve_newton_batch(p, tol, 200))(jnp.asarray(P, jnp.float32))
     assert np.all(np.asarray(sol.gap) <= float(tol))

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from benchmarks.cases import load_cases
+from benchmarks.kernel_throughput import workload
 from helpers import terms
 from pidjax import decompose, ipm
 from pidjax.canonical import distribution
@@ -158,8 +159,7 @@ def test_sparse_tables_finish_on_the_central_path_without_a_crawl():
     # scaling of the Newton system (newton.schur_factor) its rounding drifted the steps off the
     # marginals, the certified gap stalled above tol while the barrier gap kept falling, and
     # 3 of these 400 tables went to Newton + IPFP (up to 514 steps).
-    P = np.random.default_rng(0).dirichlet(np.full(75, 0.1), size=400).reshape(400, 5, 5, 3)
-    sol = _solve_batch_traced(P)
+    sol = _solve_batch_traced(workload("sparse5", 400)[1])
     assert np.all(np.asarray(sol.gap) <= 1e-6 * np.log(2))
     assert int(np.max(np.asarray(sol.iterations))) <= 40
 
