@@ -32,8 +32,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from pidjax import newton
-from pidjax.narrowing import first, levels, narrowed_while, put, select, take
+from pidjax.narrowing import blockwise, first, levels, narrowed_while, put, select, take
 from pidjax.newton import RIDGE, fewer_states_second, max_step, schur_apply, schur_factor
+from pidjax.placement import cache_block
 from pidjax.solver import Solution, Support, certify, one_table, support_of
 
 _SHRINK = 0.8  # largest fraction of a cell's mass one step may remove (0.7: ~25% more steps; 0.93 stalls)
@@ -194,16 +195,18 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
     sup = each(support_of)(P)
     n_cells = jnp.maximum(sup.cell.sum((-3, -2, -1)), 1).astype(P.dtype)
     q, a, b, z = each(_init)(sup)
+    block = cache_block(P.shape[-3:], P.dtype)  # steps and certificates run in cache-sized blocks
+    step, gaps = blockwise(_step, block), blockwise(_gap, block)
 
     def running(consts, st: IPMState):
         return (st.gap > tol) & (st.iterations < max_iters) & (st.idle < _PATIENCE)
 
     def body(consts, st: IPMState, live):
         sup, n_cells = consts
-        q, a, b, z, sound = each(_step)(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge)
+        q, a, b, z, sound = step(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge)
         barrier = each(_complementarity)(sup, q, z)
         near = live & ((barrier <= _CERTIFY_BELOW * tol) | (st.iterations == 0))
-        gap = lax.cond(jnp.any(near), lambda: jnp.where(near, _gaps(sup, q, a, b), jnp.inf),
+        gap = lax.cond(jnp.any(near), lambda: jnp.where(near, gaps(sup, q, a, b), jnp.inf),
                        lambda: jnp.full_like(st.gap, jnp.inf))
         # Near the end the system can lose definiteness to rounding (cells pinned at tiny
         # masses); the step is then retried with a ridge ten times larger. (A thousand times,
@@ -214,13 +217,13 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
         return IPMState(q, a, b, z, gap, st.iterations + 1, ridge, jnp.minimum(gap, st.best),
                         jnp.where(progress, 0, st.idle + 1), jnp.minimum(barrier, st.barrier))
 
-    gap0 = _gaps(sup, q, a, b)
+    gap0 = gaps(sup, q, a, b)
     zero = jnp.zeros(P.shape[:1], jnp.int32)
     start = IPMState(q, a, b, z, gap0, zero, jnp.full_like(gap0, RIDGE), gap0, zero, each(_complementarity)(sup, q, z))
     sizes = levels(P.shape[0])
     state = narrowed_while(running, body, (sup, n_cells), start, sizes)
-    sol = each(lambda s, q, a, b, it: Solution.of(certify(s, q, a, b), it))(sup, state.q, state.a, state.b,
-                                                                            state.iterations)
+    sol = blockwise(lambda s, q, a, b, it: Solution.of(certify(s, q, a, b), it), block)(
+        sup, state.q, state.a, state.b, state.iterations)
     # Hand-over: the members that did not reach tol go to the Newton solver in groups of the
     # smallest level's size, each with the steps it has left of max_iters; nothing runs when
     # every member converged.
@@ -244,6 +247,6 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
     return out
 
 
-def _gaps(sup: Support, q, a, b):
-    """Certified gaps (B,) of a batch of iterates."""
-    return jax.vmap(lambda s, q, a, b: certify(s, q, a, b).gap)(sup, q, a, b)
+def _gap(sup: Support, q, a, b):
+    """Certified gap of one iterate (nats)."""
+    return certify(sup, q, a, b).gap

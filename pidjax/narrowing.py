@@ -54,6 +54,41 @@ def select(flags, new, old):
     return jax.tree_util.tree_map(pick, new, old)
 
 
+def blockwise(fn, size: int | None):
+    """``jax.vmap(fn)``, computed over the batch in blocks of at most ``size`` members.
+
+    The blocks run one after another (``lax.map``), each ``vmap``-ped, so the arrays of one
+    block stay in the cache where those of the whole batch would not (``size`` from
+    :func:`pidjax.placement.cache_block`). Block ``i`` holds members ``i, i + c, i + 2c, ...``
+    of ``c`` blocks: a batch sharded over devices along its axis keeps each device's members on
+    it. The batch is padded with copies of its first member to a multiple of the block, and
+    cut back. With ``size`` ``None`` or at least the batch, this is ``jax.vmap(fn)``.
+    """
+    each = jax.vmap(fn)
+    if size is None:
+        return each
+
+    def run(*args):
+        batch = jax.tree_util.tree_leaves(args)[0].shape[0]
+        if batch <= size:
+            return each(*args)
+        count = -(-batch // size)
+        per_block = -(-batch // count)
+        padded = count * per_block
+
+        def split(x):
+            x = jnp.concatenate([x, jnp.broadcast_to(x[:1], (padded - batch, *x.shape[1:]))]) if padded > batch else x
+            return jnp.swapaxes(x.reshape(per_block, count, *x.shape[1:]), 0, 1)
+
+        def join(y):
+            return jnp.swapaxes(y, 0, 1).reshape(padded, *y.shape[2:])[:batch]
+
+        out = lax.map(lambda block: each(*block), jax.tree_util.tree_map(split, args))
+        return jax.tree_util.tree_map(join, out)
+
+    return run
+
+
 def narrowed_while(running, body, consts, state, sizes=None):
     """``while any(running(consts, state)): state = body(consts, state, live)``, narrowing.
 

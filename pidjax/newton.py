@@ -27,7 +27,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-from pidjax.narrowing import narrowed_while, select
+from pidjax.narrowing import blockwise, narrowed_while, select
+from pidjax.placement import cache_block
 from pidjax.solver import (
     Solution, SolverState, Support, certificate, ipfp_loop_batch, masked_logsumexp, one_table, support_of,
 )
@@ -299,10 +300,11 @@ def _solve(P, tol, max_iters) -> Solution:
             best_point,
         ), best_cert
 
+    step = blockwise(one, cache_block(P.shape[-3:], P.dtype))  # cache-sized blocks on CPU
     cert0 = each(_certify)(sup, a, b, w)
     zero = jnp.zeros(P.shape[:1], jnp.int32)
     start = NewtonState(a, b, w, cert0.gap, zero, cert0.gap, zero, (a, b, w))
-    state, cert = narrowed_while(running, lambda c, st, live: each(one)(c[0], st), (sup, budget), (start, cert0))
+    state, cert = narrowed_while(running, lambda c, st, live: step(c[0], st), (sup, budget), (start, cert0))
     # A stall comes from coordinates whose optimal dual value is at minus infinity (labels a
     # pair can carry only a vanishing mass of); IPFP warm-started at the best Newton point
     # finishes those (steps taken past it near the rounding floor can be worse). Members that

@@ -12,7 +12,7 @@ import pytest
 from benchmarks.cases import load_cases
 from benchmarks.kernel_throughput import workload
 from helpers import terms
-from pidjax import decompose, ipm
+from pidjax import decompose, ipm, newton
 from pidjax.canonical import distribution
 
 GROUND_TRUTH = Path(__file__).resolve().parents[1] / "benchmarks" / "data" / "ground_truth_v1.json"
@@ -176,3 +176,29 @@ def test_every_hand_over_group_keeps_the_results_of_the_groups_before_it():
     sol = _solve_batch_traced(np.concatenate([runaway, easy]))
     assert np.all(np.asarray(sol.gap) <= 1e-6 * np.log(2))
     assert np.all(np.asarray(sol.iterations)[:20] > 20)  # all 20 were handed over
+
+
+@pytest.mark.parametrize("solver", ["ipm", "newton"])
+def test_cache_sized_blocks_change_no_answer(monkeypatch, solver):
+    # On CPU a step runs in blocks of placement.cache_block tables (pidjax.narrowing.blockwise).
+    # Blocks of 8 (40 tables: 5 blocks, and a 5-member level after narrowing) against none:
+    # every member converges to the same answer within its bounds, in about the same steps.
+    module = {"ipm": ipm, "newton": newton}[solver]
+    solve = {"ipm": ipm.solve_ipm_batch, "newton": newton.solve_newton_batch}[solver]
+    _, P = workload("dense5", 40)
+    tol = 1e-6 * np.log(2)
+    asked = []
+
+    def blocks_of_8(shape, dtype):
+        asked.append(tuple(shape))
+        return 8
+
+    monkeypatch.setattr(module, "cache_block", lambda shape, dtype: None)
+    whole = solve(jnp.asarray(P), tol, 500)
+    monkeypatch.setattr(module, "cache_block", blocks_of_8)
+    blocked = solve(jnp.asarray(P), tol, 500)
+    assert asked == [(5, 5, 3)]
+    assert bool(jnp.all(whole.gap <= tol)) and bool(jnp.all(blocked.gap <= tol))
+    diff = np.abs(np.asarray(blocked.q) - np.asarray(whole.q)).max(axis=(1, 2, 3))
+    assert np.all(diff <= 1e-5), diff.max()
+    assert np.all(np.abs(np.asarray(blocked.iterations) - np.asarray(whole.iterations)) <= 2)

@@ -56,3 +56,37 @@ def test_narrowed_loop_stops_stepping_members_that_are_done():
 def test_first_puts_flagged_members_first_in_batch_order(size):
     flags = jnp.asarray([False, True, False, True, True])
     np.testing.assert_array_equal(np.asarray(narrowing.first(flags, size)), [1, 3, 4][:size])
+
+
+def _pair_stats(x, scale):
+    """A per-member function with a pytree in and out and members of different shapes' leaves."""
+    return {"sum": jnp.sum(x) * scale, "rows": jnp.cumsum(x, 0) - scale}, jnp.max(x)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 12))
+def test_blockwise_gives_what_vmap_gives_for_any_batch_and_block(batch, size):
+    # Batches that are and are not multiples of the block (padding, then cut back), blocks
+    # larger than the batch, blocks of one member: every member gets exactly vmap's answer.
+    rng = np.random.default_rng(batch * 100 + size)
+    x = jnp.asarray(rng.normal(size=(batch, 3, 2)))
+    scale = jnp.asarray(rng.normal(size=batch))
+    want = jax.vmap(_pair_stats)(x, scale)
+    got = jax.jit(narrowing.blockwise(_pair_stats, size))(x, scale)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, got, want)
+
+
+def test_blockwise_without_a_block_size_is_vmap():
+    x, scale = jnp.ones((5, 3, 2)), jnp.arange(5.0)
+    jax.tree_util.tree_map(np.testing.assert_array_equal, narrowing.blockwise(_pair_stats, None)(x, scale),
+                           jax.vmap(_pair_stats)(x, scale))
+
+
+def test_blockwise_runs_one_block_at_a_time():
+    # The point of blocking is that no op sees the whole batch: the jaxpr holds a loop over
+    # ceil(10 / 4) = 3 blocks of 4 members (10 padded to 12), and no 10- or 12-member op inside.
+    jaxpr = jax.make_jaxpr(narrowing.blockwise(_pair_stats, 4))(jnp.ones((10, 3, 2)), jnp.ones(10))
+    loops = [e for e in jaxpr.jaxpr.eqns if e.primitive.name == "scan"]
+    assert len(loops) == 1 and loops[0].params["length"] == 3
+    inner = loops[0].params["jaxpr"].jaxpr
+    assert all(v.aval.shape[:1] == (4,) for e in inner.eqns for v in e.outvars if v.aval.ndim)

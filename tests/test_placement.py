@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pidjax.placement import CHUNK_STEP, CPU_CHUNK_TABLES, auto_batch_size, chunk_size
+from pidjax.placement import CHUNK_STEP, CPU_BLOCK_TABLES, CPU_CHUNK_TABLES, CPU_WORKING_SET, auto_batch_size, cache_block, chunk_size, table_bytes
 
 
 @settings(max_examples=300, deadline=None)
@@ -47,3 +47,19 @@ def test_cpu_chunks_hold_about_the_cache_working_set():
     assert auto_batch_size((10, 10, 10), np.float64) == 256
     assert auto_batch_size((8, 8, 4), np.float32) == 2 * auto_batch_size((8, 8, 4), np.float64)
     assert all(s % CHUNK_STEP == 0 for s in (auto_batch_size((t, t, 3), np.float64) for t in range(2, 12)))
+
+
+def test_cpu_step_blocks_hold_about_the_cache_working_set():
+    # Inside a chunk, steps run in blocks of about CPU_WORKING_SET: 10x10x10 float64 tables
+    # (~1.3 MB by the estimate) in blocks of 32 (16 and 32 measured fastest), small tables in
+    # blocks at least as large as their chunk (no blocking), and tables of which fewer than
+    # CPU_BLOCK_TABLES fit not at all.
+    assert cache_block((10, 10, 10), np.float64) == 32
+    assert cache_block((10, 10, 10), np.float32) == 64
+    assert cache_block((5, 5, 3), np.float64) >= auto_batch_size((5, 5, 3), np.float64)
+    assert cache_block((8, 8, 4), np.float64) >= auto_batch_size((8, 8, 4), np.float64)
+    assert cache_block((16, 16, 10), np.float64) is None  # 15 would fit: blocks of 8 ran slower
+    assert cache_block((64, 64, 10), np.float64) is None
+    for shape in [(2, 2, 2), (5, 5, 3), (10, 10, 10), (12, 12, 10)]:
+        block = cache_block(shape, np.float64)
+        assert block % CPU_BLOCK_TABLES == 0 and block * table_bytes(shape, np.float64) <= CPU_WORKING_SET
