@@ -42,6 +42,7 @@ _BOUNDARY = 0.99  # fraction of the way to z = 0 a step may go
 _SIGMA = 0.1  # target complementarity as a fraction of the current average (largest)
 _SIGMA_MIN = 1e-2  # smallest centring the predictor may choose
 _PATIENCE = 10  # steps without a 1% gap decrease before handing over to the Newton solver
+_BARRIER_FLOOR = 0.25  # the centring target never asks for sum(Q z) below this times tol (see _step)
 _CERTIFY_BELOW = 10.0  # certify once sum(Q z) <= this times tol (where a gap first met tol, it was <= 3.2 tol)
 
 
@@ -116,7 +117,7 @@ def _room(sup: Support, q, z, d_q, d_z):
     return jnp.minimum(1.0, jnp.minimum(_SHRINK * max_step(sup.cell, q, d_q), _BOUNDARY * max_step(sup.cell, z, d_z)))
 
 
-def _step(sup: Support, n_cells, q, a, b, z, ridge):
+def _step(sup: Support, n_cells, q, a, b, z, ridge, floor=0.0):
     """One damped Newton step; returns the new ``(q, a, b, z)`` and whether it was taken.
 
     Mehrotra's predictor-corrector: the affine direction (``mu = 0``) and how far it can go
@@ -124,6 +125,15 @@ def _step(sup: Support, n_cells, q, a, b, z, ridge):
     corrector adds the second-order term ``dQ dz`` of the affine direction to the target.
     Both directions use one factorisation, so the corrector costs two triangular solves and
     a few elementwise passes, not a second Schur complement.
+
+    The centring target is at least ``floor / n_cells`` per cell (``floor`` in nats: the
+    barrier gap ``sum Q z`` the caller needs, :data:`_BARRIER_FLOOR` times ``tol``). Near the
+    end the certified gap is one to three times ``sum Q z``, so a barrier this low already
+    meets ``tol``; going further gains nothing and costs accuracy: the rank-one part of each pair's block grows as
+    ``1 / sum Q z`` and, in float32, the directions of a system that ill-conditioned take the
+    plan off its marginals; the gap then rises again while ``sum Q z`` falls, and the table is
+    handed over to Newton and its IPFP finish. Float32 dense 10x10x10 tables, 400 of them: 4
+    handed over (up to 1,337 steps) without the floor, none with it (max 15 steps).
     """
     mu = jnp.sum(jnp.where(sup.cell, q * z, 0.0)) / n_cells
     system = _factor(sup, q, z, ridge)
@@ -132,7 +142,7 @@ def _step(sup: Support, n_cells, q, a, b, z, ridge):
     t_aff = _room(sup, q, z, p_q, p_z)
     mu_aff = jnp.sum(jnp.where(sup.cell, (q + t_aff * p_q) * (z + t_aff * p_z), 0.0)) / n_cells
     sigma = jnp.clip((mu_aff / mu) ** 3, _SIGMA_MIN, _SIGMA)
-    target = jnp.where(sup.cell, sigma * mu - p_q * p_z, 0.0)
+    target = jnp.where(sup.cell, jnp.maximum(sigma * mu, floor / n_cells) - p_q * p_z, 0.0)
     d_q, d_a, d_b, d_z = _direction(sup, q, z, dual_residual, target, system)
     t = _room(sup, q, z, d_q, d_z)
     q_new = jnp.where(sup.cell, q + t * d_q, 0.0)
@@ -196,7 +206,8 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
     n_cells = jnp.maximum(sup.cell.sum((-3, -2, -1)), 1).astype(P.dtype)
     q, a, b, z = each(_init)(sup)
     block = cache_block(P.shape[-3:], P.dtype)  # steps and certificates run in cache-sized blocks
-    step, gaps = blockwise(_step, block), blockwise(_gap, block)
+    step = blockwise(lambda *args: _step(*args, floor=_BARRIER_FLOOR * tol), block)
+    gaps = blockwise(_gap, block)
 
     def running(consts, st: IPMState):
         return (st.gap > tol) & (st.iterations < max_iters) & (st.idle < _PATIENCE)
