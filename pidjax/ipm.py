@@ -129,9 +129,9 @@ def _step(sup: Support, n_cells, q, a, b, z, ridge, floor=0.0):
     The centring target is at least ``floor / n_cells`` per cell (``floor`` in nats: the
     barrier gap ``sum Q z`` the caller needs, :data:`_BARRIER_FLOOR` times ``tol``). Near the
     end the certified gap is one to three times ``sum Q z``, so a barrier this low already
-    meets ``tol``; going further gains nothing and costs accuracy: the rank-one part of each pair's block grows as
-    ``1 / sum Q z`` and, in float32, the directions of a system that ill-conditioned take the
-    plan off its marginals; the gap then rises again while ``sum Q z`` falls, and the table is
+    meets ``tol``; going further gains nothing and costs accuracy: the rank-one part of each
+    pair's block grows as ``1 / sum Q z`` and, in float32, the directions of a system that
+    ill-conditioned take the plan off its marginals; the gap then rises again while ``sum Q z`` falls, and the table is
     handed over to Newton and its IPFP finish. Float32 dense 10x10x10 tables, 400 of them: 4
     handed over (up to 1,337 steps) without the floor, none with it (max 15 steps).
     """

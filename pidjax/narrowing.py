@@ -54,6 +54,14 @@ def select(flags, new, old):
     return jax.tree_util.tree_map(pick, new, old)
 
 
+def pad_to(x, size: int):
+    """``x`` with copies of its first member appended up to ``size`` members (``x`` if it has as many)."""
+    pad = size - x.shape[0]
+    if pad <= 0:
+        return x
+    return jnp.concatenate([x, jnp.broadcast_to(x[:1], (pad, *x.shape[1:]))])
+
+
 def blockwise(fn, size: int | None):
     """``jax.vmap(fn)``, computed over the batch in blocks of at most ``size`` members.
 
@@ -77,8 +85,7 @@ def blockwise(fn, size: int | None):
         padded = count * per_block
 
         def split(x):
-            x = jnp.concatenate([x, jnp.broadcast_to(x[:1], (padded - batch, *x.shape[1:]))]) if padded > batch else x
-            return jnp.swapaxes(x.reshape(per_block, count, *x.shape[1:]), 0, 1)
+            return jnp.swapaxes(pad_to(x, padded).reshape(per_block, count, *x.shape[1:]), 0, 1)
 
         def join(y):
             return jnp.swapaxes(y, 0, 1).reshape(padded, *y.shape[2:])[:batch]

@@ -16,6 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pidjax.narrowing import pad_to
+
 MEMORY_BUDGET = 2 * 1024**3  # bytes of solver working set per compiled call on CPU (auto chunking)
 ACCELERATOR_SHARE = 4  # on a GPU/TPU the budget is 1/ACCELERATOR_SHARE of its memory, if larger
 CPU_WORKING_SET = 48 * 1024**2  # bytes of working-set estimate per CPU device and call: about the last-level cache
@@ -100,20 +102,12 @@ def auto_batch_size(table_shape, dtype, budget_bytes: int | None = None) -> int:
     return size
 
 
-def _pad_to(flat, size: int):
-    """``flat`` with copies of its first table appended up to ``size`` tables."""
-    pad = size - flat.shape[0]
-    if pad <= 0:
-        return flat
-    return jnp.concatenate([flat, jnp.broadcast_to(flat[:1], (pad, *flat.shape[1:]))])
-
-
 def place(flat):
     """Shard ``flat`` along its batch axis over this process's devices (padded to a multiple)."""
     devices = jax.local_devices()
     if len(devices) == 1:
         return flat
-    flat = _pad_to(flat, -(-flat.shape[0] // len(devices)) * len(devices))
+    flat = pad_to(flat, -(-flat.shape[0] // len(devices)) * len(devices))
     mesh = jax.sharding.Mesh(np.array(devices), ("batch",))
     return jax.device_put(flat, jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch")))
 
@@ -150,7 +144,7 @@ def run_chunks(flat, batch_size: int, solve):
     for start in range(0, total, size):
         chunk = flat[start : start + size]
         used = chunk.shape[0]
-        out = solve(place(_pad_to(chunk, size)))
+        out = solve(place(pad_to(chunk, size)))
         parts.append(jax.tree_util.tree_map(lambda x, u=used: x[:u], out))
     if len(parts) == 1:
         return parts[0]
@@ -193,7 +187,7 @@ def solve_across_processes(flat, run_local):
     total = flat.shape[0]
     share = -(-total // count)
     start = jax.process_index() * share
-    mine = _pad_to(flat[start : start + share], share) if start < total else _pad_to(flat[:1], share)
+    mine = pad_to(flat[start : start + share], share) if start < total else pad_to(flat[:1], share)
     out = run_local(mine)
     gathered = multihost_utils.process_allgather(out, tiled=True)
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x[:total]), gathered)
