@@ -1,5 +1,6 @@
 """Test configuration: float64 on, CPU only, a fixed hypothesis profile."""
 
+import gc
 import os
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
@@ -8,6 +9,7 @@ import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 
+import pytest  # noqa: E402
 from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
@@ -18,3 +20,40 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 settings.load_profile("pidjax")
+
+
+# Every program XLA compiles for the CPU keeps its machine code in memory mappings of its own
+# (about 800 for one `decompose` of one shape, jaxlib 0.10.2), and a process may hold at most
+# vm.max_map_count of them (65530 by default). A pytest-xdist worker that runs half of this
+# suite compiles thousands of programs and came within a few thousand of that limit; past it,
+# LLVM cannot map the next program and the worker aborts inside XLA compilation (seen in CI in
+# test_properties). So once a worker holds half the limit, its compiled programs are dropped:
+# later tests recompile what they need.
+_MAPS = "/proc/self/maps"
+_MAP_LIMIT = "/proc/sys/vm/max_map_count"
+
+
+def _count_lines(path):
+    try:
+        with open(path, "rb") as f:
+            return sum(1 for _ in f)
+    except OSError:  # not Linux: no such limit to keep away from
+        return None
+
+
+def _map_limit():
+    try:
+        with open(_MAP_LIMIT) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.fixture(autouse=True)
+def _keep_compiled_code_within_the_map_limit():
+    yield
+    limit = _map_limit()
+    held = _count_lines(_MAPS) if limit else None
+    if held is not None and held > limit // 2:
+        jax.clear_caches()
+        gc.collect()
