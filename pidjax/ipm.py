@@ -38,6 +38,7 @@ from pidjax.placement import cache_block
 from pidjax.solver import Solution, Support, certify, one_table, support_of
 
 _SHRINK = 0.8  # largest fraction of a cell's mass one step may remove (0.7: ~25% more steps; 0.93 stalls)
+_RETRY_SHRINK = (0.5, 0.3)  # the same in the second and third runs of a float32 member whose run stalled (_restart)
 _BOUNDARY = 0.99  # fraction of the way to z = 0 a step may go
 _SIGMA = 0.1  # target complementarity as a fraction of the current average (largest)
 _SIGMA_MIN = 1e-2  # smallest centring the predictor may choose
@@ -57,6 +58,7 @@ class IPMState(NamedTuple):
     best: jnp.ndarray  # () smallest gap seen
     idle: jnp.ndarray  # () steps without progress (see solve_ipm_batch)
     barrier: jnp.ndarray  # () smallest barrier gap sum(Q z) seen
+    shrink: jnp.ndarray  # () largest fraction of a cell's mass a step may remove: _SHRINK, then _RETRY_SHRINK
 
 
 def _masked_log(x, mask):
@@ -112,12 +114,12 @@ def _direction(sup: Support, q, z, dual_residual, target, system):
     return d_q, d_a, d_b, d_z
 
 
-def _room(sup: Support, q, z, d_q, d_z):
-    """Step length: at most 1, removing at most ``_SHRINK`` of a cell's mass, ``z`` kept > 0."""
-    return jnp.minimum(1.0, jnp.minimum(_SHRINK * max_step(sup.cell, q, d_q), _BOUNDARY * max_step(sup.cell, z, d_z)))
+def _room(sup: Support, q, z, d_q, d_z, shrink=_SHRINK):
+    """Step length: at most 1, removing at most ``shrink`` of a cell's mass, ``z`` kept > 0."""
+    return jnp.minimum(1.0, jnp.minimum(shrink * max_step(sup.cell, q, d_q), _BOUNDARY * max_step(sup.cell, z, d_z)))
 
 
-def _step(sup: Support, n_cells, q, a, b, z, ridge, floor=0.0):
+def _step(sup: Support, n_cells, q, a, b, z, ridge, floor=0.0, shrink=_SHRINK):
     """One damped Newton step; returns the new ``(q, a, b, z)`` and whether it was taken.
 
     Mehrotra's predictor-corrector: the affine direction (``mu = 0``) and how far it can go
@@ -134,17 +136,19 @@ def _step(sup: Support, n_cells, q, a, b, z, ridge, floor=0.0):
     ill-conditioned take the plan off its marginals; the gap then rises again while ``sum Q z`` falls, and the table is
     handed over to Newton and its IPFP finish. Float32 dense 10x10x10 tables, 400 of them: 4
     handed over (up to 1,337 steps) without the floor, none with it (max 15 steps).
+
+    ``shrink`` is the largest fraction of a cell's mass the step may remove (:func:`_room`).
     """
     mu = jnp.sum(jnp.where(sup.cell, q * z, 0.0)) / n_cells
     system = _factor(sup, q, z, ridge)
     dual_residual = jnp.where(sup.cell, a[:, None, :] + b[None, :, :] - _log_conditional(sup, q), 0.0)
     p_q, _, _, p_z = _direction(sup, q, z, dual_residual, 0.0, system)
-    t_aff = _room(sup, q, z, p_q, p_z)
+    t_aff = _room(sup, q, z, p_q, p_z, shrink)
     mu_aff = jnp.sum(jnp.where(sup.cell, (q + t_aff * p_q) * (z + t_aff * p_z), 0.0)) / n_cells
     sigma = jnp.clip((mu_aff / mu) ** 3, _SIGMA_MIN, _SIGMA)
     target = jnp.where(sup.cell, jnp.maximum(sigma * mu, floor / n_cells) - p_q * p_z, 0.0)
     d_q, d_a, d_b, d_z = _direction(sup, q, z, dual_residual, target, system)
-    t = _room(sup, q, z, d_q, d_z)
+    t = _room(sup, q, z, d_q, d_z, shrink)
     q_new = jnp.where(sup.cell, q + t * d_q, 0.0)
     z_new = jnp.where(sup.cell, z + t * d_z, 0.0)
     a_new, b_new = a + t * d_a, b + t * d_b
@@ -185,6 +189,8 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     - once at most an eighth of the members are still running (batches of 64 or more), those
       go on in a batch of that size, and so on (:func:`pidjax.narrowing.narrowed_while`): a
       batch costs about its typical member's steps, not its slowest member's times its size;
+    - in float32, a member whose run stalls starts again from the beginning with shorter
+      steps, at most twice (:func:`_restart`), in whatever level of the loop it is in;
     - members that failed are handed to :mod:`pidjax.newton` in groups of the smallest size;
       nothing runs when every member converged.
 
@@ -206,15 +212,24 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
     n_cells = jnp.maximum(sup.cell.sum((-3, -2, -1)), 1).astype(P.dtype)
     q, a, b, z = each(_init)(sup)
     block = cache_block(P.shape[-3:], P.dtype)  # steps and certificates run in cache-sized blocks
-    step = blockwise(lambda *args: _step(*args, floor=_BARRIER_FLOOR * tol), block)
+    step = blockwise(lambda *args: _step(*args[:-1], floor=_BARRIER_FLOOR * tol, shrink=args[-1]), block)
     gaps = blockwise(_gap, block)
+    # Float64 tables that stall are better served by the Newton hand-over (Dirichlet(0.1)
+    # 5x5x3: at most 37 steps in all, against 48-57 through restarts); float32 ones are not.
+    retries = _RETRY_SHRINK if jnp.finfo(P.dtype).bits < 64 else ()
+    last = retries[-1] if retries else jnp.inf
 
     def running(consts, st: IPMState):
-        return (st.gap > tol) & (st.iterations < max_iters) & (st.idle < _PATIENCE)
+        # A member that stalled runs on if it has a restart left (see body).
+        return (st.gap > tol) & (st.iterations < max_iters) & ((st.idle < _PATIENCE) | (st.shrink > last))
 
     def body(consts, st: IPMState, live):
-        sup, n_cells = consts
-        q, a, b, z, sound = step(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge)
+        sup, n_cells, first_state = consts
+        if retries:
+            # A member whose run stalled starts again from the beginning with shorter steps
+            # (see _restart); its steps go on counting.
+            st = select(st.idle >= _PATIENCE, _restart(first_state, st, retries), st)
+        q, a, b, z, sound = step(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge, st.shrink)
         barrier = each(_complementarity)(sup, q, z)
         near = live & ((barrier <= _CERTIFY_BELOW * tol) | (st.iterations == 0))
         gap = lax.cond(jnp.any(near), lambda: jnp.where(near, gaps(sup, q, a, b), jnp.inf),
@@ -226,13 +241,14 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
         ridge = jnp.where(sound, jnp.maximum(st.ridge / 10.0, RIDGE), st.ridge * 10.0)
         progress = jnp.where(near, gap < 0.99 * st.best, barrier < 0.99 * st.barrier)
         return IPMState(q, a, b, z, gap, st.iterations + 1, ridge, jnp.minimum(gap, st.best),
-                        jnp.where(progress, 0, st.idle + 1), jnp.minimum(barrier, st.barrier))
+                        jnp.where(progress, 0, st.idle + 1), jnp.minimum(barrier, st.barrier), st.shrink)
 
     gap0 = gaps(sup, q, a, b)
     zero = jnp.zeros(P.shape[:1], jnp.int32)
-    start = IPMState(q, a, b, z, gap0, zero, jnp.full_like(gap0, RIDGE), gap0, zero, each(_complementarity)(sup, q, z))
+    start = IPMState(q, a, b, z, gap0, zero, jnp.full_like(gap0, RIDGE), gap0, zero, each(_complementarity)(sup, q, z),
+                     jnp.full_like(gap0, _SHRINK))
     sizes = levels(P.shape[0])
-    state = narrowed_while(running, body, (sup, n_cells), start, sizes)
+    state = narrowed_while(running, body, (sup, n_cells, start), start, sizes)
     sol = blockwise(lambda s, q, a, b, it: Solution.of(certify(s, q, a, b), it), block)(
         sup, state.q, state.a, state.b, state.iterations)
     # Hand-over: the members that did not reach tol go to the Newton solver in groups of the
@@ -256,6 +272,23 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
 
     out, _ = lax.while_loop(lambda c: jnp.any(c[1]), hand_over, (sol, ~(sol.gap <= tol)))
     return out
+
+
+def _restart(first_state: IPMState, st: IPMState, retries) -> IPMState:
+    """The members of ``st`` back at their ``first_state``, to run again with shorter steps.
+
+    A float32 run that stalls near the end does so by the rounding of its directions, which
+    depends on the batch it runs in and on the step lengths; the next run removes at most the
+    next fraction in ``retries`` (:data:`_RETRY_SHRINK`) of a cell's mass per step. The Newton
+    solver, which would get the member otherwise, runs out of float32 resolution itself and
+    leaves it to IPFP: float32 Dirichlet(0.1) 10x10x10, 1,024 tables: 176 stalled and took up
+    to 854 steps that way; with these restarts none needs more than 126 steps.
+    Steps taken so far are kept.
+    """
+    shrink = jnp.full_like(st.shrink, retries[-1])
+    for fraction in reversed(retries[:-1]):
+        shrink = jnp.where(st.shrink > fraction, fraction, shrink)
+    return first_state._replace(iterations=st.iterations, shrink=shrink)
 
 
 def _gap(sup: Support, q, a, b):
