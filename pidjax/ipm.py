@@ -282,7 +282,7 @@ def _restart(first_state: IPMState, st: IPMState, retries) -> IPMState:
     next fraction in ``retries`` (:data:`_RETRY_SHRINK`) of a cell's mass per step. The Newton
     solver, which would get the member otherwise, runs out of float32 resolution itself and
     leaves it to IPFP: float32 Dirichlet(0.1) 10x10x10, 1,024 tables: 176 stalled and took up
-    to 854 steps that way; with these restarts none needs more than 126 steps.
+    to 854 steps that way; with these restarts none needs more than 159 steps.
     Steps taken so far are kept.
     """
     shrink = jnp.full_like(st.shrink, retries[-1])
