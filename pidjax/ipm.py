@@ -42,7 +42,7 @@ _RETRY_SHRINK = (0.5, 0.3)  # the same in the second and third runs of a float32
 _BOUNDARY = 0.99  # fraction of the way to z = 0 a step may go
 _SIGMA = 0.1  # target complementarity as a fraction of the current average (largest)
 _SIGMA_MIN = 1e-2  # smallest centring the predictor may choose
-_PATIENCE = 10  # steps without a 1% gap decrease before handing over to the Newton solver
+_PATIENCE = 10  # steps without a 1% gap decrease before a float32 restart or the Newton hand-over
 _BARRIER_FLOOR = 0.25  # the centring target never asks for sum(Q z) below this times tol (see _step)
 _CERTIFY_BELOW = 10.0  # certify once sum(Q z) <= this times tol (where a gap first met tol, it was <= 3.2 tol)
 
@@ -212,7 +212,8 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
     n_cells = jnp.maximum(sup.cell.sum((-3, -2, -1)), 1).astype(P.dtype)
     q, a, b, z = each(_init)(sup)
     block = cache_block(P.shape[-3:], P.dtype)  # steps and certificates run in cache-sized blocks
-    step = blockwise(lambda *args: _step(*args[:-1], floor=_BARRIER_FLOOR * tol, shrink=args[-1]), block)
+    step = blockwise(lambda sup, n_cells, q, a, b, z, ridge, shrink: _step(
+        sup, n_cells, q, a, b, z, ridge, floor=_BARRIER_FLOOR * tol, shrink=shrink), block)
     gaps = blockwise(_gap, block)
     # Float64 tables that stall are better served by the Newton hand-over (Dirichlet(0.1)
     # 5x5x3: at most 37 steps in all, against 48-57 through restarts); float32 ones are not.

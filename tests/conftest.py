@@ -30,7 +30,6 @@ settings.load_profile("pidjax")
 # test_properties). So once a worker holds half the limit, its compiled programs are dropped:
 # later tests recompile what they need.
 _MAPS = "/proc/self/maps"
-_MAP_LIMIT = "/proc/sys/vm/max_map_count"
 
 
 def _count_lines(path):
@@ -43,17 +42,19 @@ def _count_lines(path):
 
 def _map_limit():
     try:
-        with open(_MAP_LIMIT) as f:
+        with open("/proc/sys/vm/max_map_count") as f:
             return int(f.read())
     except (OSError, ValueError):
         return None
 
 
+_LIMIT = _map_limit()  # read once: it does not change while the suite runs
+
+
 @pytest.fixture(autouse=True)
 def _keep_compiled_code_within_the_map_limit():
     yield
-    limit = _map_limit()
-    held = _count_lines(_MAPS) if limit else None
-    if held is not None and held > limit // 2:
+    held = _count_lines(_MAPS) if _LIMIT else None
+    if held is not None and held > _LIMIT // 2:
         jax.clear_caches()
         gc.collect()
