@@ -225,7 +225,7 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
         return (st.gap > tol) & (st.iterations < max_iters) & ((st.idle < _PATIENCE) | (st.shrink > last))
 
     def body(consts, st: IPMState, live):
-        sup, n_cells, first_state = consts
+        sup, n_cells, first_state = consts  # first_state is None without restarts
         if retries:
             # A member whose run stalled starts again from the beginning with shorter steps
             # (see _restart); its steps go on counting.
@@ -249,7 +249,8 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
     start = IPMState(q, a, b, z, gap0, zero, jnp.full_like(gap0, RIDGE), gap0, zero, each(_complementarity)(sup, q, z),
                      jnp.full_like(gap0, _SHRINK))
     sizes = levels(P.shape[0])
-    state = narrowed_while(running, body, (sup, n_cells, start), start, sizes)
+    # Only restarts read the first state: without them it is not gathered at each level.
+    state = narrowed_while(running, body, (sup, n_cells, start if retries else None), start, sizes)
     sol = blockwise(lambda s, q, a, b, it: Solution.of(certify(s, q, a, b), it), block)(
         sup, state.q, state.a, state.b, state.iterations)
     # Hand-over: the members that did not reach tol go to the Newton solver in groups of the
