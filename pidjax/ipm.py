@@ -44,7 +44,7 @@ _SIGMA = 0.1  # target complementarity as a fraction of the current average (lar
 _SIGMA_MIN = 1e-2  # smallest centring the predictor may choose
 _PATIENCE = 10  # steps without a 1% gap decrease before a float32 restart or the Newton hand-over
 _BARRIER_FLOOR = 0.25  # the centring target never asks for sum(Q z) below this times tol (see _step)
-_CERTIFY_BELOW = 10.0  # certify once sum(Q z) <= this times tol (where a gap first met tol, it was <= 3.2 tol)
+_CERTIFY_BELOW = 4.0  # certify once sum(Q z) <= this times tol (where a gap first met tol, it was <= 3.2 tol)
 
 
 class IPMState(NamedTuple):
@@ -184,8 +184,9 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     ``while_loop`` would), so that batch-wide decisions can skip work no member needs:
 
     - a step computes certificates only when some member's barrier gap ``sum Q z`` is within
-      :data:`_CERTIFY_BELOW` times ``tol`` (or it is the first step): earlier, no member's
-      certificate could meet ``tol``, and a certificate costs a third of a step on small tables;
+      :data:`_CERTIFY_BELOW` times ``tol`` (the start is certified before the loop): earlier,
+      no member's certificate could meet ``tol``, and a certificate costs a third of a step on
+      small tables;
     - once at most an eighth of the members are still running (batches of 64 or more), those
       go on in a batch of that size, and so on (:func:`pidjax.narrowing.narrowed_while`): a
       batch costs about its typical member's steps, not its slowest member's times its size;
@@ -232,7 +233,7 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
             st = select(st.idle >= _PATIENCE, _restart(first_state, st, retries), st)
         q, a, b, z, sound = step(sup, n_cells, st.q, st.a, st.b, st.z, st.ridge, st.shrink)
         barrier = each(_complementarity)(sup, q, z)
-        near = live & ((barrier <= _CERTIFY_BELOW * tol) | (st.iterations == 0))
+        near = live & (barrier <= _CERTIFY_BELOW * tol)
         gap = lax.cond(jnp.any(near), lambda: jnp.where(near, gaps(sup, q, a, b), jnp.inf),
                        lambda: jnp.full_like(st.gap, jnp.inf))
         # Near the end the system can lose definiteness to rounding (cells pinned at tiny
