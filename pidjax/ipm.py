@@ -204,7 +204,9 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     gap while it is not yet being certified.
     """
     del check_every
-    return fewer_states_second(_solve_batch, P, tol, max_iters)
+    # In the batch's precision: a float64 tol (a NumPy scalar, or any array under x64) would
+    # otherwise promote a float32 batch's steps to float64 and break the loop's carry types.
+    return fewer_states_second(_solve_batch, P, jnp.asarray(tol, P.dtype), max_iters)
 
 
 def _solve_batch(P, tol, max_iters: int) -> Solution:

@@ -15,7 +15,7 @@ import pytest
 from benchmarks.cases import load_cases
 from benchmarks.fuzz import F32_TOL
 from benchmarks.kernel_throughput import workload
-from pidjax import decompose, newton
+from pidjax import decompose, ipm, newton
 
 TERMS = ("redundancy", "unique_1", "unique_2", "synergy")
 SHAPES = ((4, 4, 4), (10, 10, 16))
@@ -121,3 +121,17 @@ def test_float32_ipm_restarts_stalled_sparse_tables_instead_of_handing_them_over
     r = decompose(P, method="ipm", dtype=jnp.float32)
     assert bool(np.all(r.converged))
     assert int(np.sum(np.asarray(r.iterations) > 200)) == 0, np.sort(np.asarray(r.iterations))[-10:]
+
+
+def test_float32_ipm_takes_a_float64_tol_in_the_batch_precision():
+    # Under x64 a NumPy float64 tol used to promote the steps of a float32 batch to float64,
+    # and the loop refused the mixed carry (a TypeError from lax.cond); it is now cast.
+    _, P = workload("dense5", 16)
+    P = jnp.asarray(P, jnp.float32)
+    tol = 1e-4 * np.log(2)
+    wide = ipm.solve_ipm_batch(P, np.float64(tol), 200)
+    narrow = ipm.solve_ipm_batch(P, np.float32(tol), 200)
+    assert wide.q.dtype == wide.gap.dtype == jnp.float32
+    np.testing.assert_array_equal(np.asarray(wide.iterations), np.asarray(narrow.iterations))
+    np.testing.assert_array_equal(np.asarray(wide.q), np.asarray(narrow.q))
+    assert np.all(np.asarray(wide.gap) <= np.float32(tol))
