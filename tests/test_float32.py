@@ -129,8 +129,9 @@ def test_float32_ipm_takes_a_float64_tol_in_the_batch_precision():
     _, P = workload("dense5", 16)
     P = jnp.asarray(P, jnp.float32)
     tol = 1e-4 * np.log(2)
-    wide = ipm.solve_ipm_batch(P, np.float64(tol), 200)
-    narrow = ipm.solve_ipm_batch(P, np.float32(tol), 200)
+    solve = jax.jit(ipm.solve_ipm_batch, static_argnums=2)
+    wide = solve(P, np.float64(tol), 200)
+    narrow = solve(P, np.float32(tol), 200)
     assert wide.q.dtype == wide.gap.dtype == jnp.float32
     np.testing.assert_array_equal(np.asarray(wide.iterations), np.asarray(narrow.iterations))
     np.testing.assert_array_equal(np.asarray(wide.q), np.asarray(narrow.q))
