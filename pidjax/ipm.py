@@ -185,8 +185,8 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
 
     - a step computes certificates only when some member's barrier gap ``sum Q z`` is within
       :data:`_CERTIFY_BELOW` times ``tol`` (the start is certified before the loop): earlier,
-      no member's certificate could meet ``tol``, and a certificate costs a third of a step on
-      small tables;
+      no member's certificate could meet ``tol``, and a certificate costs about half a step
+      on small tables (clustered 8x8x4, float64: 11 against 23 us);
     - once at most an eighth of the members are still running (batches of 64 or more), those
       go on in a batch of that size, and so on (:func:`pidjax.narrowing.narrowed_while`): a
       batch costs about its typical member's steps, not its slowest member's times its size;
