@@ -66,7 +66,8 @@ def _parts():
     def ipm_step(P, a, b, w):
         sup = support_of(P)
         q, a, b, z = ipm._init(sup)
-        return ipm._step(sup, jnp.maximum(sup.cell.sum(), 1).astype(P.dtype), q, a, b, z, jnp.asarray(newton.RIDGE))
+        mu = jnp.maximum(sup.cell.sum(), 1).astype(P.dtype)
+        return ipm._step(sup, mu, q, a, b, z, jnp.asarray(newton.RIDGE, P.dtype))
 
     def ipm_certificate(P, a, b, w):
         sup = support_of(P)
@@ -84,16 +85,20 @@ def _parts():
     }
 
 
-def time_part(fn, args, batch: int, repeats: int = 9) -> float:
-    """Median microseconds per table of ``vmap(fn)`` over ``args`` (compile excluded)."""
-    call = jax.jit(jax.vmap(fn))
+def median_seconds(call, args, repeats: int = 9) -> float:
+    """Median wall seconds of ``call(*args)`` after one warm-up call (which compiles)."""
     jax.block_until_ready(call(*args))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         jax.block_until_ready(call(*args))
         times.append(time.perf_counter() - start)
-    return statistics.median(times) / batch * 1e6
+    return statistics.median(times)
+
+
+def time_part(fn, args, batch: int, repeats: int = 9) -> float:
+    """Median microseconds per table of ``vmap(fn)`` over ``args`` (compile excluded)."""
+    return median_seconds(jax.jit(jax.vmap(fn)), args, repeats) / batch * 1e6
 
 
 def main(argv=None) -> None:

@@ -1,0 +1,165 @@
+"""One ipm step's time against the device's memory-bandwidth and compute rooflines.
+
+    python -m benchmarks.roofline [--batch 1000] [--dtype float64]
+        [--workloads dense10,clustered8] [--stream-mib 512] [--solve]
+
+For each workload the ipm step and the certificate (the parts of
+:mod:`benchmarks.step_profile`, vmapped over the batch at the solver's start) are compiled
+once; XLA's cost analysis of that executable gives the bytes it moves and the flops it does
+per table. XLA counts neither for the library calls it makes (LAPACK on CPU, cuSOLVER and
+cuBLAS on GPU: the Cholesky factorisation and the triangular solves), so their operands and
+results are added from the compiled module, and ``n^3 / 3`` flops per factorisation and
+``n^2`` per triangular solve with one right-hand side.
+
+The device is probed first: memory bandwidth as (read + write) bytes per second of ``x * c +
+d`` over an array of ``--stream-mib`` MiB, and the flop rate of a 2048 x 2048 matmul, both in
+the chosen dtype. A part's roofline is the larger of bytes / bandwidth and flops / flop rate;
+``measured / roofline`` says how far the part runs from it (1 = at the roofline). On a CPU,
+arrays that stay in cache move faster than the probe's, so there the roofline is an estimate,
+not a bound; make ``--stream-mib`` the size of one batch's arrays to probe cache speed.
+
+With ``--solve`` the whole solve is timed too (``pidjax.decompose``, as in
+:mod:`benchmarks.kernel_throughput`) and set beside ``1 / (median steps x step roofline)``:
+the most tables per second this many steps could give on this device, certificates free.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+jax.config.update("jax_enable_x64", True)
+
+from benchmarks.kernel_throughput import WORKLOADS, _timed, workload  # noqa: E402
+from benchmarks.step_profile import _newton_point, _parts, median_seconds  # noqa: E402
+
+PARTS = ("ipm: whole step", "ipm: certificate")
+_ITEMSIZE = {"f64": 8, "s64": 8, "u64": 8, "c64": 8, "f32": 4, "s32": 4, "u32": 4, "f16": 2, "bf16": 2,
+             "s16": 2, "u16": 2, "pred": 1, "s8": 1, "u8": 1, "c128": 16}
+_ARRAY = re.compile(r"\b(" + "|".join(_ITEMSIZE) + r")\[([\d,]*)\]")
+_CUSTOM_CALL = re.compile(r"= (.*?) custom-call\(.*?custom_call_target=\"([^\"]+)\"(.*)")
+
+
+class Traffic(NamedTuple):
+    """What one compiled call moves and computes (whole batch)."""
+
+    bytes: float  # bytes read and written
+    flops: float
+    library_bytes: float  # the part of ``bytes`` in library calls XLA does not count
+
+
+def array_bytes(shapes: str) -> int:
+    """Bytes of every array type written in an HLO shape string, e.g. ``(f64[4,15,15], s32[4])``."""
+    total = 0
+    for dtype, dims in _ARRAY.findall(shapes):
+        total += _ITEMSIZE[dtype] * int(np.prod([int(d) for d in dims.split(",") if d]))
+    return total
+
+
+def _library_flops(target: str, out_shape: str) -> float:
+    """Flops of one batched Cholesky (``n^3 / 3``) or triangular solve (``n^2`` per right-hand side)."""
+    found = _ARRAY.search(out_shape)
+    if found is None:
+        return 0.0
+    dims = [int(d) for d in found.group(2).split(",") if d]
+    if "potrf" in target.lower() and len(dims) >= 2:
+        return float(np.prod(dims[:-2])) * dims[-1] ** 3 / 3
+    if ("trsm" in target.lower() or "triangular" in target.lower()) and len(dims) >= 2:
+        return float(np.prod(dims[:-2])) * dims[-2] ** 2 * dims[-1]
+    return 0.0
+
+
+def traffic(compiled) -> Traffic:
+    """Bytes and flops of a compiled executable: XLA's cost analysis plus its library calls."""
+    cost = compiled.cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    lib_bytes = lib_flops = 0.0
+    for line in compiled.as_text().splitlines():
+        found = _CUSTOM_CALL.search(line)
+        if found is None:
+            continue
+        out_shape, target, rest = found.groups()
+        operands = re.search(r"operand_layout_constraints=\{(.*?)\}, ", rest)
+        lib_bytes += array_bytes(out_shape) + (array_bytes(operands.group(1)) if operands else 0)
+        lib_flops += _library_flops(target, out_shape)
+    return Traffic(float(cost.get("bytes accessed", 0.0)) + lib_bytes, float(cost.get("flops", 0.0)) + lib_flops, lib_bytes)
+
+
+def stream_bandwidth(dtype, mib: float) -> float:
+    """Bytes per second read and written by ``x * c + d`` over an array of ``mib`` MiB."""
+    n = max(int(mib * 2**20) // jnp.dtype(dtype).itemsize, 1)
+    x = jnp.ones(n, dtype)
+    call = jax.jit(lambda x: x * jnp.asarray(1.0001, dtype) + jnp.asarray(1e-3, dtype))
+    return 2 * x.nbytes / median_seconds(call, (x,), repeats=7)
+
+
+def matmul_rate(dtype, size: int = 2048) -> float:
+    """Flops per second of a ``size x size`` matmul at full precision."""
+    a = jnp.ones((size, size), dtype) / size
+    call = jax.jit(lambda a: jnp.matmul(a, a, precision=jax.lax.Precision.HIGHEST))
+    return 2 * size**3 / median_seconds(call, (a,), repeats=5)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--dtype", default="float64", choices=("float32", "float64"))
+    parser.add_argument("--workloads", default="dense10,clustered8", help=f"comma list of {', '.join(WORKLOADS)}")
+    parser.add_argument("--stream-mib", type=float, default=512.0, help="array size of the bandwidth probe")
+    parser.add_argument("--solve", action="store_true", help="time the whole solve too")
+    parser.add_argument("--tol", type=float, default=None, help="bits, for --solve (default 1e-6 float64, 1e-4 float32)")
+    args = parser.parse_args(argv)
+    names = [w for w in args.workloads.split(",") if w]
+    for name in names:
+        if name not in WORKLOADS:
+            parser.error(f"unknown workload {name!r}: choose from {', '.join(WORKLOADS)}")
+    if args.batch < 1 or args.stream_mib <= 0:
+        parser.error("--batch and --stream-mib must be positive")
+    dtype = jnp.dtype(args.dtype)
+    bandwidth = stream_bandwidth(dtype, args.stream_mib)
+    rate = matmul_rate(dtype)
+    dev = jax.devices()[0]
+    print(
+        f"device: {dev.platform} {dev.device_kind}; {args.dtype}; batch {args.batch}; "
+        f"stream bandwidth {bandwidth / 1e9:.1f} GB/s ({args.stream_mib:g} MiB); matmul {rate / 1e9:.1f} GFlop/s"
+    )
+    print("| workload | part | us/table | KB/table (library) | kFlop/table | bandwidth us | compute us | measured / roofline |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name in names:
+        label, P = workload(name, args.batch)
+        P = jnp.asarray(P, dtype)
+        point = jax.jit(jax.vmap(_newton_point))(P)
+        roof = {}
+        for part in PARTS:
+            compiled = jax.jit(jax.vmap(_parts()[part])).lower(*point).compile()
+            moved = traffic(compiled)
+            measured = median_seconds(compiled, point) / args.batch
+            t_bw = moved.bytes / args.batch / bandwidth
+            t_fl = moved.flops / args.batch / rate
+            roof[part] = max(t_bw, t_fl)
+            print(
+                f"| {label} | {part} | {measured * 1e6:.1f} | {moved.bytes / args.batch / 1e3:,.0f} "
+                f"({moved.library_bytes / args.batch / 1e3:,.0f}) | {moved.flops / args.batch / 1e3:,.0f} | "
+                f"{t_bw * 1e6:.1f} | {t_fl * 1e6:.1f} | {measured / roof[part]:.1f} |",
+                flush=True,
+            )
+        if args.solve:
+            tol = args.tol if args.tol is not None else (1e-6 if args.dtype == "float64" else 1e-4)
+            seconds, r = _timed(np.asarray(P), "ipm", args.dtype, tol)
+            steps = float(np.median(np.asarray(r.iterations)))
+            best = 1.0 / (max(steps, 1.0) * roof["ipm: whole step"])
+            print(
+                f"| {label} | whole solve, {steps:g} steps (median) | {seconds / args.batch * 1e6:.1f} | "
+                f"{args.batch / seconds:,.0f} tables/s measured | | at the step roofline: {best:,.0f} tables/s | | "
+                f"{best * seconds / args.batch:.1f} |",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
