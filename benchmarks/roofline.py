@@ -13,8 +13,10 @@ results are added from the compiled module, and ``n^3 / 3`` flops per factorisat
 
 The device is probed first: memory bandwidth as (read + write) bytes per second of ``x * c +
 d`` over an array of ``--stream-mib`` MiB, and the flop rate of a 2048 x 2048 matmul, both in
-the chosen dtype. A part's roofline is the larger of bytes / bandwidth and flops / flop rate;
-``measured / roofline`` says how far the part runs from it (1 = at the roofline). On a CPU,
+the chosen dtype and both the best of several calls (a roofline is what the device can do; the
+median of a shared machine's calls swings by 2x). Parts are timed by their median. A part's
+roofline is the larger of bytes / bandwidth and flops / flop rate; ``measured / roofline``
+says how far the part runs from it (1 = at the roofline). On a CPU,
 arrays that stay in cache move faster than the probe's, so there the roofline is an estimate,
 not a bound; make ``--stream-mib`` the size of one batch's arrays to probe cache speed.
 
@@ -36,7 +38,7 @@ import numpy as np
 jax.config.update("jax_enable_x64", True)
 
 from benchmarks.kernel_throughput import WORKLOADS, _timed, workload  # noqa: E402
-from benchmarks.step_profile import _newton_point, _parts, median_seconds  # noqa: E402
+from benchmarks.step_profile import _newton_point, _parts, call_seconds  # noqa: E402
 
 PARTS = ("ipm: whole step", "ipm: certificate")
 _ITEMSIZE = {"f64": 8, "s64": 8, "u64": 8, "c64": 8, "f32": 4, "s32": 4, "u32": 4, "f16": 2, "bf16": 2,
@@ -91,18 +93,18 @@ def traffic(compiled) -> Traffic:
 
 
 def stream_bandwidth(dtype, mib: float) -> float:
-    """Bytes per second read and written by ``x * c + d`` over an array of ``mib`` MiB."""
+    """Bytes per second read and written by ``x * c + d`` over an array of ``mib`` MiB (best of 21 calls)."""
     n = max(int(mib * 2**20) // jnp.dtype(dtype).itemsize, 1)
     x = jnp.ones(n, dtype)
     call = jax.jit(lambda x: x * jnp.asarray(1.0001, dtype) + jnp.asarray(1e-3, dtype))
-    return 2 * x.nbytes / median_seconds(call, (x,), repeats=7)
+    return 2 * x.nbytes / call_seconds(call, (x,), repeats=21, pick=min)
 
 
 def matmul_rate(dtype, size: int = 2048) -> float:
-    """Flops per second of a ``size x size`` matmul at full precision."""
+    """Flops per second of a ``size x size`` matmul at full precision (best of 5 calls)."""
     a = jnp.ones((size, size), dtype) / size
     call = jax.jit(lambda a: jnp.matmul(a, a, precision=jax.lax.Precision.HIGHEST))
-    return 2 * size**3 / median_seconds(call, (a,), repeats=5)
+    return 2 * size**3 / call_seconds(call, (a,), repeats=5, pick=min)
 
 
 def main(argv=None) -> None:
@@ -138,7 +140,7 @@ def main(argv=None) -> None:
         for part in PARTS:
             compiled = jax.jit(jax.vmap(_parts()[part])).lower(*point).compile()
             moved = traffic(compiled)
-            measured = median_seconds(compiled, point) / args.batch
+            measured = call_seconds(compiled, point) / args.batch
             t_bw = moved.bytes / args.batch / bandwidth
             t_fl = moved.flops / args.batch / rate
             roof[part] = max(t_bw, t_fl)

@@ -85,20 +85,20 @@ def _parts():
     }
 
 
-def median_seconds(call, args, repeats: int = 9) -> float:
-    """Median wall seconds of ``call(*args)`` after one warm-up call (which compiles)."""
+def call_seconds(call, args, repeats: int = 9, pick=statistics.median) -> float:
+    """Wall seconds of ``call(*args)``, ``pick`` (median) of ``repeats`` after a warm-up call (which compiles)."""
     jax.block_until_ready(call(*args))
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         jax.block_until_ready(call(*args))
         times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return pick(times)
 
 
 def time_part(fn, args, batch: int, repeats: int = 9) -> float:
     """Median microseconds per table of ``vmap(fn)`` over ``args`` (compile excluded)."""
-    return median_seconds(jax.jit(jax.vmap(fn)), args, repeats) / batch * 1e6
+    return call_seconds(jax.jit(jax.vmap(fn)), args, repeats) / batch * 1e6
 
 
 def main(argv=None) -> None:
