@@ -112,8 +112,11 @@ def schur_factor(sup: Support, q, gamma, c, ridge=RIDGE) -> SchurFactor:
     coupling = jnp.transpose(h_ab, (0, 2, 1, 3)).reshape(m, k, n * k)
     x = jnp.matmul(inv_a, coupling, precision=_HIGHEST)  # (m, k, n k)
     flat_c = coupling.reshape(m * k, n * k)
-    schur = jax.scipy.linalg.block_diag(*[h_bb[j] for j in range(n)])
-    schur = schur - jnp.matmul(flat_c.T, x.reshape(m * k, n * k), precision=_HIGHEST)
+    # The b-blocks on the diagonal as a broadcast product, which XLA fuses into the subtraction;
+    # jax.scipy.linalg.block_diag pads and concatenates n blocks into a matrix of its own
+    # (11% of the memory traffic of a step on a 10x10x10 or 16x16x10 table).
+    diag = (jnp.eye(n, dtype=dtype)[:, None, :, None] * h_bb[:, :, None, :]).reshape(n * k, n * k)
+    schur = diag - jnp.matmul(flat_c.T, x.reshape(m * k, n * k), precision=_HIGHEST)
     # (a + t_y, b - t_y) changes nothing; a rank-k term along those null directions fixes it.
     # In scaled coordinates they are (a + t_y / s_a, b - t_y / s_b), normalised per label.
     null = jnp.where(mask_b, 1.0 / s_b, 0.0)
