@@ -6,10 +6,13 @@
 For each workload the ipm step and the certificate (the parts of
 :mod:`benchmarks.step_profile`, vmapped over the batch at the solver's start) are compiled
 once; XLA's cost analysis of that executable gives the bytes it moves and the flops it does
-per table. XLA counts neither for the library calls it makes (LAPACK on CPU, cuSOLVER and
-cuBLAS on GPU: the Cholesky factorisation and the triangular solves), so their operands and
-results are added from the compiled module, and ``n^3 / 3`` flops per factorisation and
-``n^2`` per triangular solve with one right-hand side.
+per table. Bytes are counted from the compiled module (:func:`hlo_traffic`): every top-level
+operation reads its operands and writes its result, loop bodies once per trip, library calls
+included (LAPACK on CPU, cuSOLVER and cuBLAS on GPU: the Cholesky factorisation and the
+triangular solves), which XLA's cost analysis leaves out; an in-place update of a slice is
+charged its whole buffer, so loops that update arrays slice by slice (the certificate's
+label-by-label raise) are overcounted, by at most about 2x. Flops are XLA's (a loop body once)
+plus ``n^3 / 3`` per factorisation and ``n^2`` per triangular solve with one right-hand side.
 
 The device is probed first: memory bandwidth as (read + write) bytes per second of ``x * c +
 d`` over an array of ``--stream-mib`` MiB, and the flop rate of a 2048 x 2048 matmul, both in
@@ -44,15 +47,17 @@ PARTS = ("ipm: whole step", "ipm: certificate")
 _ITEMSIZE = {"f64": 8, "s64": 8, "u64": 8, "c64": 8, "f32": 4, "s32": 4, "u32": 4, "f16": 2, "bf16": 2,
              "s16": 2, "u16": 2, "pred": 1, "s8": 1, "u8": 1, "c128": 16}
 _ARRAY = re.compile(r"\b(" + "|".join(_ITEMSIZE) + r")\[([\d,]*)\]")
-_CUSTOM_CALL = re.compile(r"= (.*?) custom-call\(.*?custom_call_target=\"([^\"]+)\"(.*)")
+_INSTRUCTION = re.compile(r"^\s*(?:ROOT )?%([\w.\-]+) = (.*?) ([\w\-]+)\((.*?)\)(.*)$")
+_CALLED = r"(?:branch_computations=\{[^}]*\}|to_apply=%[\w.\-]+|(?:true|false)_computation=%[\w.\-]+)"
+_FREE = {"parameter", "constant", "get-tuple-element", "tuple", "bitcast", "after-all", "partition-id", "replica-id"}
 
 
 class Traffic(NamedTuple):
     """What one compiled call moves and computes (whole batch)."""
 
-    bytes: float  # bytes read and written
+    bytes: float  # bytes read and written by its top-level operations, loop bodies once per trip
     flops: float
-    library_bytes: float  # the part of ``bytes`` in library calls XLA does not count
+    library_bytes: float  # the part of ``bytes`` in library calls (custom calls)
 
 
 def array_bytes(shapes: str) -> int:
@@ -76,20 +81,73 @@ def _library_flops(target: str, out_shape: str) -> float:
     return 0.0
 
 
+def _computations(text: str) -> tuple[dict[str, list[str]], str]:
+    """The instruction lines of every computation of an HLO module, and the entry's name."""
+    comps, entry, name = {}, None, None
+    for line in text.splitlines():
+        header = re.match(r"^(ENTRY )?%([\w.\-]+) ", line)
+        if header and line.rstrip().endswith("{"):
+            name = header.group(2)
+            comps[name] = []
+            entry = name if header.group(1) else entry
+        elif name is not None and line.startswith(" "):
+            comps[name].append(line)
+    return comps, entry
+
+
+def hlo_traffic(text: str) -> tuple[float, float, float]:
+    """``(bytes, library bytes, library flops)`` of an optimised HLO module's entry computation.
+
+    Every top-level operation reads its operands and writes its result once (a fusion's inner
+    operations stay in registers); a ``while`` with a known trip count costs that many passes of
+    its body and condition (once if unknown), a ``conditional`` its dearest branch. XLA's own
+    cost analysis counts loop bodies once and library calls not at all.
+    """
+    comps, entry = _computations(text)
+
+    def cost(name: str) -> tuple[float, float, float]:
+        shapes: dict[str, str] = {}
+        moved = lib = lib_flops = 0.0
+        for line in comps.get(name, ()):
+            found = _INSTRUCTION.match(line)
+            if found is None:
+                continue
+            var, shape, op, args, rest = found.groups()
+            shapes[var] = shape
+            if op in _FREE:
+                continue
+            if op == "while":
+                trips = re.search(r'"known_trip_count":\{"n":"(\d+)"', rest)
+                n = int(trips.group(1)) if trips else 1
+                for c in re.findall(r"(?:condition|body)=%([\w.\-]+)", rest):
+                    inner = cost(c)
+                    moved, lib, lib_flops = moved + n * inner[0], lib + n * inner[1], lib_flops + n * inner[2]
+                continue
+            if op in ("conditional", "call"):
+                refs = re.findall(_CALLED, rest)
+                called = re.findall(r"%([\w.\-]+)", " ".join(refs))
+                inner = max((cost(c) for c in called if c in comps), default=(0.0, 0.0, 0.0))
+                moved, lib, lib_flops = moved + inner[0], lib + inner[1], lib_flops + inner[2]
+                continue
+            operands = (shapes.get(a.strip().lstrip("%"), "") for a in args.split(","))
+            here = array_bytes(shape) + sum(array_bytes(o) for o in operands)
+            moved += here
+            if op == "custom-call":
+                lib += here
+                target = re.search(r'custom_call_target="([^"]+)"', rest)
+                lib_flops += _library_flops(target.group(1) if target else "", shape)
+        return moved, lib, lib_flops
+
+    return cost(entry)
+
+
 def traffic(compiled) -> Traffic:
-    """Bytes and flops of a compiled executable: XLA's cost analysis plus its library calls."""
+    """Bytes and flops of a compiled executable: :func:`hlo_traffic`, and flops from XLA's cost
+    analysis (which counts a loop body once) plus those of its library calls."""
     cost = compiled.cost_analysis()
     cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-    lib_bytes = lib_flops = 0.0
-    for line in compiled.as_text().splitlines():
-        found = _CUSTOM_CALL.search(line)
-        if found is None:
-            continue
-        out_shape, target, rest = found.groups()
-        operands = re.search(r"operand_layout_constraints=\{(.*?)\}, ", rest)
-        lib_bytes += array_bytes(out_shape) + (array_bytes(operands.group(1)) if operands else 0)
-        lib_flops += _library_flops(target, out_shape)
-    return Traffic(float(cost.get("bytes accessed", 0.0)) + lib_bytes, float(cost.get("flops", 0.0)) + lib_flops, lib_bytes)
+    moved, lib, lib_flops = hlo_traffic(compiled.as_text())
+    return Traffic(moved, float(cost.get("flops", 0.0)) + lib_flops, lib)
 
 
 def stream_bandwidth(dtype, mib: float) -> float:

@@ -23,6 +23,15 @@ def test_traffic_adds_the_library_cholesky_xla_does_not_count():
     assert moved.flops >= 4 * 15**3 / 3
 
 
+def test_traffic_counts_a_loop_body_once_per_trip():
+    x = jnp.ones(1000, jnp.float64)
+    step = lambda i, x: jnp.sin(x) * 1.0001 + 1.0  # noqa: E731
+    compiled = jax.jit(lambda x: jax.lax.fori_loop(0, 50, step, x)).lower(x).compile()
+    moved = roofline.traffic(compiled).bytes
+    # 50 passes of read + write; XLA's own cost analysis reports about one
+    assert 50 * 2 * x.nbytes <= moved <= 54 * 2 * x.nbytes
+
+
 def test_array_bytes_reads_tuples_and_scalars():
     assert roofline.array_bytes("(f64[4,15,15]{1,2,0}, s32[4]{0})") == 4 * 15 * 15 * 8 + 16
     assert roofline.array_bytes("f32[]") == 4
