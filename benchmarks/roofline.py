@@ -165,6 +165,11 @@ def matmul_rate(dtype, size: int = 2048) -> float:
     return 2 * size**3 / call_seconds(call, (a,), repeats=5, pick=min)
 
 
+def _ratio(measured: float, roof: float) -> str:
+    """``measured / roof`` to one decimal, or ``n/a`` where nothing was counted (an HLO it cannot read)."""
+    return f"{measured / roof:.1f}" if roof > 0 else "n/a"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=1000)
@@ -205,18 +210,19 @@ def main(argv=None) -> None:
             print(
                 f"| {label} | {part} | {measured * 1e6:.1f} | {moved.bytes / args.batch / 1e3:,.0f} "
                 f"({moved.library_bytes / args.batch / 1e3:,.0f}) | {moved.flops / args.batch / 1e3:,.0f} | "
-                f"{t_bw * 1e6:.1f} | {t_fl * 1e6:.1f} | {measured / roof[part]:.1f} |",
+                f"{t_bw * 1e6:.1f} | {t_fl * 1e6:.1f} | {_ratio(measured, roof[part])} |",
                 flush=True,
             )
         if args.solve:
             tol = args.tol if args.tol is not None else (1e-6 if args.dtype == "float64" else 1e-4)
             seconds, r = _timed(np.asarray(P), "ipm", args.dtype, tol)
             steps = float(np.median(np.asarray(r.iterations)))
-            best = 1.0 / (max(steps, 1.0) * roof["ipm: whole step"])
+            at_roof = max(steps, 1.0) * roof["ipm: whole step"]  # seconds per table
+            best = f"{1.0 / at_roof:,.0f}" if at_roof > 0 else "n/a"
             print(
                 f"| {label} | whole solve, {steps:g} steps (median) | {seconds / args.batch * 1e6:.1f} | "
-                f"{args.batch / seconds:,.0f} tables/s measured | | at the step roofline: {best:,.0f} tables/s | | "
-                f"{best * seconds / args.batch:.1f} |",
+                f"{args.batch / seconds:,.0f} tables/s measured | | at the step roofline: {best} tables/s | | "
+                f"{_ratio(seconds / args.batch, at_roof)} |",
                 flush=True,
             )
 
