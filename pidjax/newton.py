@@ -117,7 +117,7 @@ def schur_factor(sup: Support, q, gamma, c, ridge=RIDGE) -> SchurFactor:
     flat_c = coupling.reshape(m * k, n * k)
     # The b-blocks on the diagonal as a broadcast product, which XLA fuses into the subtraction;
     # jax.scipy.linalg.block_diag pads and concatenates n blocks into a matrix of its own
-    # (11% of the memory traffic of a step on a 10x10x10 or 16x16x10 table).
+    # (a tenth of the memory traffic of a step on a 10x10x10 or 16x16x10 table).
     diag = (jnp.eye(n, dtype=dtype)[:, None, :, None] * h_bb[:, :, None, :]).reshape(n * k, n * k)
     schur = diag - jnp.matmul(flat_c.T, x.reshape(m * k, n * k), precision=_HIGHEST)
     # (a + t_y, b - t_y) changes nothing; a rank-k term along those null directions fixes it.
