@@ -15,6 +15,7 @@ from pidjax._validate import check_joint, is_traced
 from pidjax.info import information_terms, unit_scale
 from pidjax.placement import auto_batch_size, run_chunks, solve_across_processes
 from pidjax.solver import SOLVERS, solve_batch
+from pidjax.ipm import hand_over_unconverged, solve_ipm_batch  # noqa: I001 (after solver, which imports ipm)
 
 METHODS = tuple(SOLVERS)
 DEFAULT_MAX_ITERS = {"newton": 200, "ipfp": 20_000, "ipm": 200}
@@ -97,6 +98,39 @@ def _with_envelope_gradient(P, sol):
 @partial(jax.jit, static_argnames=("max_iters", "method", "check_every", "return_q", "unit"))
 def _decompose_flat(P, tol_nats, max_iters, method, check_every, return_q, unit):
     sol = solve_batch(lax.stop_gradient(P), tol_nats, max_iters, method, check_every)
+    return _result(P, sol, tol_nats, return_q, unit)
+
+
+@partial(jax.jit, static_argnames=("max_iters", "return_q", "unit"))
+def _ipm_before_hand_over(P, tol_nats, max_iters, return_q, unit):
+    sol = solve_ipm_batch(lax.stop_gradient(P), tol_nats, max_iters, hand_over=False)
+    return _result(P, sol, tol_nats, return_q, unit), sol
+
+
+@partial(jax.jit, static_argnames=("max_iters", "return_q", "unit"))
+def _ipm_after_hand_over(P, sol, tol_nats, max_iters, return_q, unit):
+    sol = hand_over_unconverged(lax.stop_gradient(P), tol_nats, max_iters, sol)
+    return _result(P, sol, tol_nats, return_q, unit)
+
+
+def _decompose_chunk(P, tol_nats, max_iters, method, check_every, return_q, unit):
+    """:func:`_decompose_flat` of a concrete chunk; for "ipm", its Newton hand-over is compiled
+    and run in a call of its own, only when some member of the chunk needs it.
+
+    The hand-over is about half of the interior point's compile time, and most batches do not
+    use it: inside a user's ``jit``, ``vmap`` or ``grad`` (traced input) it stays in the one
+    program, as it must.
+    """
+    if method != "ipm":
+        return _decompose_flat(P, tol_nats, max_iters, method, check_every, return_q, unit)
+    out, sol = _ipm_before_hand_over(P, tol_nats, max_iters, return_q, unit)
+    if not bool(jnp.any(~(sol.gap <= tol_nats))):  # the hand-over's own test (ipm._hand_over)
+        return out
+    return _ipm_after_hand_over(P, sol, tol_nats, max_iters, return_q, unit)
+
+
+def _result(P, sol, tol_nats, return_q, unit) -> PIDResult:
+    """The decomposition of the flat batch ``P`` (B, m, n, k) from its solution ``sol``."""
     # Traced inputs skip the boundary checks; an invalid table is flagged here instead.
     total = P.sum(axis=(-3, -2, -1))
     sum_tol = 1e-6 if P.dtype == jnp.float64 else 1e-4
@@ -207,11 +241,13 @@ def decompose(
     flat = arr.reshape((-1, *table))
     tol_nats = jnp.asarray(tol / scale, dtype)
 
+    args = (tol_nats, int(max_iters), method, int(check_every), bool(return_q), unit)
+
     def solve(chunk):
-        return _decompose_flat(chunk, tol_nats, int(max_iters), method, int(check_every), bool(return_q), unit)
+        return _decompose_chunk(chunk, *args)
 
     if traced:  # inside a user's transformation: one call, the caller controls placement
-        out = solve(flat)
+        out = _decompose_flat(flat, *args)
     else:
         if batch_size is None:
             batch_size = auto_batch_size(table, dtype)

@@ -177,7 +177,7 @@ def solve_ipm(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     return one_table(solve_ipm_batch, P, tol, max_iters, check_every)
 
 
-def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
+def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1, hand_over: bool = True) -> Solution:
     """Interior-point solve of a batch ``(B, m, n, k)``; fields of the result lead with ``B``.
 
     The loop runs over the whole batch, each member frozen once it is done (as ``vmap`` of a
@@ -193,7 +193,11 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     - in float32, a member whose run stalls starts again from the beginning with shorter
       steps, at most twice (:func:`_restart`), in whatever level of the loop it is in;
     - members that failed are handed to :mod:`pidjax.newton` in groups of the smallest size;
-      nothing runs when every member converged.
+      nothing runs when every member converged. With ``hand_over=False`` they are returned as
+      the interior point left them, for :func:`hand_over_unconverged` to finish in a separate compiled
+      call: the Newton solver in the program is about half of its compile time (4x4x3 and
+      5x5x3 tables: 5.5 and 8.8 s with it, 2.8 and 5.0 s without), paid on every new shape
+      although few batches need it.
 
     The last digits of a member's iterates can depend on the batch shape it is computed in
     (as with any change of batch size under XLA); on degenerate tables that can change its
@@ -206,10 +210,26 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1) -> Solution:
     del check_every
     # In the batch's precision: a float64 tol (a NumPy scalar, or any array under x64) would
     # otherwise promote a float32 batch's steps to float64 and break the loop's carry types.
-    return fewer_states_second(_solve_batch, P, jnp.asarray(tol, P.dtype), max_iters)
+    tol = jnp.asarray(tol, P.dtype)
+    return fewer_states_second(lambda P, tol, max_iters: _solve_batch(P, tol, max_iters, hand_over), P, tol, max_iters)
 
 
-def _solve_batch(P, tol, max_iters: int) -> Solution:
+def hand_over_unconverged(P, tol, max_iters: int, sol: Solution) -> Solution:
+    """``sol`` from ``solve_ipm_batch(P, tol, max_iters, hand_over=False)``, finished as with ``hand_over=True``.
+
+    Members whose gap is above ``tol`` (nats) are solved again by :mod:`pidjax.newton` within
+    the steps they have left of ``max_iters``, in groups of the loop's smallest level; each
+    keeps the better of its two certified answers. ``P`` is ``(B, m, n, k)``, ``sol`` the
+    solution of the same batch; the other members are returned unchanged.
+    """
+    tol = jnp.asarray(tol, P.dtype)
+    m, n, _ = P.shape[-3:]
+    if n > m:  # the orientation solve_ipm_batch solved it in (fewer_states_second)
+        return _hand_over(jnp.swapaxes(P, -3, -2), tol, max_iters, sol.swapped()).swapped()
+    return _hand_over(P, tol, max_iters, sol)
+
+
+def _solve_batch(P, tol, max_iters: int, hand_over: bool = True) -> Solution:
     each = jax.vmap
     sup = each(support_of)(P)
     n_cells = jnp.maximum(sup.cell.sum((-3, -2, -1)), 1).astype(P.dtype)
@@ -256,12 +276,16 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
     state = narrowed_while(running, body, (sup, n_cells, start if retries else None), start, sizes)
     sol = blockwise(lambda s, q, a, b, it: Solution.of(certify(s, q, a, b), it), block)(
         sup, state.q, state.a, state.b, state.iterations)
-    # Hand-over: the members that did not reach tol go to the Newton solver in groups of the
-    # smallest level's size, each with the steps it has left of max_iters; nothing runs when
-    # every member converged.
-    group = sizes[-1]
+    return _hand_over(P, tol, max_iters, sol) if hand_over else sol
 
-    def hand_over(carry):
+
+def _hand_over(P, tol, max_iters: int, sol: Solution) -> Solution:
+    """The members of ``sol`` that did not reach ``tol``, given to the Newton solver in groups
+    of the smallest level's size, each with the steps it has left of ``max_iters``; nothing
+    runs when every member converged."""
+    group = levels(P.shape[0])[-1]
+
+    def one_group(carry):
         out, pending = carry
         idx = first(pending, group)
         mine = pending[idx]
@@ -275,7 +299,7 @@ def _solve_batch(P, tol, max_iters: int) -> Solution:
         part = part._replace(iterations=before.iterations + jnp.where(mine, fallback.iterations, 0))
         return put(out, idx, part), pending.at[idx].set(False)
 
-    out, _ = lax.while_loop(lambda c: jnp.any(c[1]), hand_over, (sol, ~(sol.gap <= tol)))
+    out, _ = lax.while_loop(lambda c: jnp.any(c[1]), one_group, (sol, ~(sol.gap <= tol)))
     return out
 
 

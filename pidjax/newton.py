@@ -330,8 +330,7 @@ def fewer_states_second(solve, P, tol, max_iters: int) -> Solution:
     """
     m, n, _ = P.shape[-3:]
     if n > m:
-        sol = solve(jnp.swapaxes(P, -3, -2), tol, max_iters)
-        return sol._replace(q=jnp.swapaxes(sol.q, -3, -2), dual_a=sol.dual_b, dual_b=sol.dual_a)
+        return solve(jnp.swapaxes(P, -3, -2), tol, max_iters).swapped()
     return solve(P, tol, max_iters)
 
 

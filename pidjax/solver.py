@@ -74,6 +74,11 @@ class Solution(NamedTuple):
         """The solution reported for a final certificate."""
         return cls(cert.q, cert.objective, cert.gap, iterations, cert.marginal_violation, cert.dual_a, cert.dual_b)
 
+    def swapped(self) -> "Solution":
+        """The same solution for the table with its two modalities swapped (``P`` transposed
+        in ``x1, x2``): the plan's first two axes swapped, and the two dual parts."""
+        return self._replace(q=jnp.swapaxes(self.q, -3, -2), dual_a=self.dual_b, dual_b=self.dual_a)
+
 
 def support_of(P) -> Support:
     """Marginals and support masks of one table ``P`` of shape ``(m, n, k)``."""
