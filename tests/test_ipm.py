@@ -125,6 +125,30 @@ def test_a_member_handed_over_leaves_the_others_as_they_are_alone():
     assert int(mixed.iterations[3]) > 20  # the central path alone stalls on it (about 35 steps in all)
 
 
+@pytest.mark.parametrize("shape, seed", [((5, 5, 3), 11), ((3, 5, 3), 1)])
+def test_hand_over_in_a_call_of_its_own_equals_the_one_program(shape, seed):
+    # decompose compiles the Newton hand-over separately, only for a chunk that needs it; the
+    # answer is the one solve_ipm_batch gives with the hand-over inside, up to the rounding of
+    # two differently compiled programs (3x5x3: solved transposed, so the separate hand-over
+    # must transpose the solution it is given too).
+    rng = np.random.default_rng(seed)
+    P = jnp.asarray(rng.dirichlet(0.1 * np.ones(np.prod(shape)), size=16).reshape(16, *shape))
+    tol = jnp.asarray(1e-6 * np.log(2))
+    before = jax.jit(lambda p: ipm.solve_ipm_batch(p, tol, 200, hand_over=False))(P)
+    stalled = ~(np.asarray(before.gap) <= float(tol))
+    assert stalled.sum() == 1
+    after = jax.jit(lambda p, s: ipm.hand_over_unconverged(p, tol, 200, s))(P, before)
+    one = _solve_batch_traced(P)
+    np.testing.assert_array_equal(np.asarray(after.iterations), np.asarray(one.iterations))
+    np.testing.assert_allclose(np.asarray(after.gap), np.asarray(one.gap), rtol=1e-4)
+    for field in ("q", "dual_a", "dual_b", "objective"):
+        np.testing.assert_array_equal(np.asarray(getattr(after, field))[~stalled], np.asarray(getattr(before, field))[~stalled])
+        np.testing.assert_allclose(np.asarray(getattr(after, field)), np.asarray(getattr(one, field)), rtol=0, atol=1e-7)
+    assert float(after.gap[stalled][0]) <= float(tol) and int(after.iterations[stalled][0]) > int(before.iterations[stalled][0])
+    r = decompose(np.asarray(P), method="ipm")
+    np.testing.assert_array_equal(np.asarray(r.iterations), np.asarray(one.iterations))
+
+
 def test_one_table_solver_is_the_batch_solver_on_a_batch_of_one():
     P = distribution("and")
     one = ipm.solve_ipm(jnp.asarray(P), jnp.asarray(1e-6 * np.log(2)), 200)
