@@ -25,6 +25,7 @@ that second solver only when some member of the batch needs it.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import NamedTuple
 
 import jax
@@ -210,8 +211,7 @@ def solve_ipm_batch(P, tol, max_iters: int, check_every: int = 1, hand_over: boo
     del check_every
     # In the batch's precision: a float64 tol (a NumPy scalar, or any array under x64) would
     # otherwise promote a float32 batch's steps to float64 and break the loop's carry types.
-    tol = jnp.asarray(tol, P.dtype)
-    return fewer_states_second(lambda P, tol, max_iters: _solve_batch(P, tol, max_iters, hand_over), P, tol, max_iters)
+    return fewer_states_second(partial(_solve_batch, hand_over=hand_over), P, jnp.asarray(tol, P.dtype), max_iters)
 
 
 def hand_over_unconverged(P, tol, max_iters: int, sol: Solution) -> Solution:
@@ -222,11 +222,8 @@ def hand_over_unconverged(P, tol, max_iters: int, sol: Solution) -> Solution:
     keeps the better of its two certified answers. ``P`` is ``(B, m, n, k)``, ``sol`` the
     solution of the same batch; the other members are returned unchanged.
     """
-    tol = jnp.asarray(tol, P.dtype)
-    m, n, _ = P.shape[-3:]
-    if n > m:  # the orientation solve_ipm_batch solved it in (fewer_states_second)
-        return _hand_over(jnp.swapaxes(P, -3, -2), tol, max_iters, sol.swapped()).swapped()
-    return _hand_over(P, tol, max_iters, sol)
+    # In the orientation and precision solve_ipm_batch solved the batch in.
+    return fewer_states_second(_hand_over, P, jnp.asarray(tol, P.dtype), max_iters, sol)
 
 
 def _solve_batch(P, tol, max_iters: int, hand_over: bool = True) -> Solution:

@@ -321,17 +321,18 @@ def _solve(P, tol, max_iters) -> Solution:
     return Solution.of(cert, polish.iterations)
 
 
-def fewer_states_second(solve, P, tol, max_iters: int) -> Solution:
-    """``solve(P, tol, max_iters)`` with the modality of fewer states on the ``b`` side.
+def fewer_states_second(solve, P, tol, max_iters: int, *given: Solution) -> Solution:
+    """``solve(P, tol, max_iters, *given)`` with the modality of fewer states on the ``b`` side.
 
     The dense Schur complement of :func:`_schur_solve` is ``n k`` square, so a table with
     ``n > m`` is solved transposed and its plan and dual point swapped back. ``P`` is one
-    table ``(m, n, k)`` or a batch ``(B, m, n, k)``.
+    table ``(m, n, k)`` or a batch ``(B, m, n, k)``; ``given`` are solutions of ``P`` that
+    ``solve`` continues from, swapped into its orientation with it.
     """
     m, n, _ = P.shape[-3:]
     if n > m:
-        return solve(jnp.swapaxes(P, -3, -2), tol, max_iters).swapped()
-    return solve(P, tol, max_iters)
+        return solve(jnp.swapaxes(P, -3, -2), tol, max_iters, *(s.swapped() for s in given)).swapped()
+    return solve(P, tol, max_iters, *given)
 
 
 def solve_newton(P, tol, max_iters: int, check_every: int = 1) -> Solution:
