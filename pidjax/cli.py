@@ -57,6 +57,10 @@ examples:
   pidjax analyze emb.safetensors --labels predictions --states 6,10 --bootstrap 100 --permutations 50 --out runs/b
   pidjax analyze emb_dir/ --labels y.npy --modalities image,text --layers 0,6,12 --out runs/c
   pidjax analyze emb.npz --out runs/a --restart      # throw away runs/a and start again
+  pidjax analyze emb.npz --states 8 --bias shuffle --bootstrap 200 --interval percentile --out runs/d
+
+Reported terms are bias-corrected (--bias; raw values in <term>_plugin); with --permutations > 0 every
+term gets a permutation p-value <term>_p, and the report marks terms with p > --alpha as not significant.
 
 writes: OUT/results.json, OUT/results.csv, OUT/*.png, OUT/report.html, OUT/manifest.json
 """
@@ -118,11 +122,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output folder (results, plots, report, manifest)")
     p.add_argument("--modalities", default=None, help="the two modalities, 'first,second' (default: the file's two)")
     p.add_argument("--layers", default=None, help="comma-separated layer names to analyse (default: all)")
-    p.add_argument("--states", default="8", help="discrete states per modality: 'k' or 'k1,k2' (default 8)")
+    p.add_argument("--states", default="auto",
+                   help="discrete states per modality: 'auto' (default: per layer, the counts with the most "
+                   "cross-validated information about the labels), 'k' or 'k1,k2'")
     p.add_argument("--bootstrap", type=int, default=0, help="bootstrap resamples for intervals (default 0: none)")
-    p.add_argument("--permutations", type=int, default=0, help="label permutations for the baseline (default 0)")
+    p.add_argument("--permutations", type=int, default=100,
+                   help="label permutations for p-values and the shuffle correction (default 100)")
+    est = p.add_argument_group("estimation")
+    est.add_argument("--bias", default="shuffle-extrapolation",
+                     choices=("shuffle-extrapolation", "extrapolation", "shuffle", "none"),
+                     help="bias correction of the reported terms (default shuffle-extrapolation; the plug-in "
+                     "values stay in <term>_plugin; see docs/estimation.md)")
+    est.add_argument("--splits", type=int, default=8, help="random half/quarter splits for the extrapolation (default 8)")
+    est.add_argument("--interval", default="centered", choices=("centered", "percentile", "basic"),
+                     help="bootstrap interval kind (default centered: the bootstrap spread placed at the corrected estimate)")
+    est.add_argument("--confidence", type=float, default=0.95, help="interval coverage (default 0.95)")
+    est.add_argument("--alpha", type=float, default=0.05, help="significance level marked in the report (default 0.05)")
+    est.add_argument("--no-check", action="store_true",
+                     help="skip the discretisation check (states against a cross-validated probe of the embeddings)")
     p.add_argument("--discretizer", default="kmeans", choices=("kmeans", "quantile"),
                    help="embeddings to states: PCA + k-means, or quantile bins of the first component")
+    p.add_argument("--scaling", default="center", choices=("center", "standardize", "whiten"),
+                   help="feature scaling before PCA (default center: keep relative variances)")
     p.add_argument("--components", type=int, default=32, help="principal components kept before k-means (default 32)")
     p.add_argument("--method", default=None, help="solver (default: the kernel's default; see pidjax.METHODS)")
     p.add_argument("--restart", action="store_true", help="discard results already in OUT instead of resuming")
@@ -188,7 +209,9 @@ def _info(args, text: str):
         print(text, file=sys.stderr)
 
 
-def _parse_states(text: str) -> tuple[int, int]:
+def _parse_states(text: str):
+    if str(text).strip() == "auto":
+        return "auto"
     try:
         parts = [int(p) for p in str(text).split(",")]
     except ValueError:
@@ -354,11 +377,18 @@ def _analyze_layer(e1, e2, labels: dict, settings: dict, seed: int) -> tuple[lis
         table = layer_sweep(
             {settings["layer"]: (e1, e2)},
             labels,
-            n_states=tuple(settings["states"]),
+            n_states=settings["states"] if settings["states"] == "auto" else tuple(settings["states"]),
             discretizer=settings["discretizer"],
             n_components=settings["components"],
+            scaling=settings["scaling"],
             n_bootstrap=settings["bootstrap"],
             n_permutations=settings["permutations"],
+            bias=settings["bias"],
+            n_splits=settings["splits"],
+            interval_method=settings["interval"],
+            confidence=settings["confidence"],
+            alpha=settings["alpha"],
+            check_discretization=settings["check"],
             seed=seed,
             **kwargs,
         )
@@ -380,6 +410,13 @@ def cmd_analyze(args) -> int:
         raise UserError("--bootstrap and --permutations must be >= 0")
     if args.components < 1:
         raise UserError("--components must be >= 1")
+    if "shuffle" in args.bias and args.permutations < 1:
+        raise UserError(f"--bias {args.bias} subtracts the label-permutation mean: give --permutations >= 1 "
+                        "(default 100), or --bias extrapolation / none")
+    if args.splits < 1:
+        raise UserError("--splits must be >= 1")
+    if not 0 < args.confidence < 1 or not 0 < args.alpha < 1:
+        raise UserError("--confidence and --alpha must be between 0 and 1")
     _check_method(args.method)
     emb = load_embeddings(args.embeddings)
     m1, m2 = select_modalities(emb, args.modalities)
@@ -396,9 +433,12 @@ def cmd_analyze(args) -> int:
 
     sources = [args.embeddings] + ([args.labels] if args.labels and Path(args.labels).is_file() else [])
     inputs = hash_inputs(sources)
-    settings = {"modalities": [m1, m2], "layers": layers, "label_sets": list(labels), "states": list(states),
-                "discretizer": args.discretizer, "components": args.components, "bootstrap": args.bootstrap,
-                "permutations": args.permutations, "method": args.method, "dtype": dtype}
+    settings = {"modalities": [m1, m2], "layers": layers, "label_sets": list(labels),
+                "states": states if states == "auto" else list(states),
+                "discretizer": args.discretizer, "components": args.components, "scaling": args.scaling,
+                "bootstrap": args.bootstrap, "permutations": args.permutations, "bias": args.bias,
+                "splits": args.splits, "interval": args.interval, "confidence": args.confidence, "alpha": args.alpha,
+                "check": not args.no_check, "method": args.method, "dtype": dtype}
     done = start_sweep(out, inputs, settings, args.seed, restart=args.restart)
     if done:
         _info(args, f"resuming: {len(done)} of {len(layers)} layers already in {out}")

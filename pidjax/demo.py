@@ -7,7 +7,8 @@
    by its settings) and measure its accuracy on held-out digits;
 3. pull every layer's per-modality embeddings out with :mod:`pidjax.adapters`;
 4. decompose each layer (:func:`pidjax.analysis.layer_sweep`) for two label sets, the true
-   digit and the model's prediction, with bootstrap intervals and a label-permutation baseline;
+   digit and the model's prediction: bias-corrected terms, permutation p-values, bootstrap
+   intervals, states chosen per layer by cross-validation, and the discretisation check;
 5. add modality contribution scores next to the accuracy-ablation baseline;
 6. write ``results.json``, ``results.csv``, PNG plots and ``report.html`` (:mod:`pidjax.report`).
 """
@@ -36,8 +37,9 @@ def _settings(quick: bool, seed: int) -> dict:
                   "fusion": "cross"},
         "train": {"steps": 200 if quick else 500, "batch_size": 128, "learning_rate": 3e-3, "seed": seed},
         "test_fraction": 0.25,
-        "sweep": {"n_states": 6, "n_components": 16, "n_bootstrap": 10 if quick else 40,
-                  "n_permutations": 10 if quick else 40, "method": "ipfp", "tol": 1e-5, "seed": seed},
+        "sweep": {"n_states": "auto", "n_components": 16, "n_bootstrap": 10 if quick else 40,
+                  "n_permutations": 40 if quick else 100, "bias": "shuffle-extrapolation", "method": "ipfp",
+                  "tol": 1e-5, "seed": seed},
     }
 
 
@@ -150,14 +152,26 @@ def run_demo(out_dir="pidjax-demo", quick: bool = False, seed: int = 0, *, use_c
 
 def _summary(table, held_out: float, n_test: int, train_seconds: float, seconds: float, report) -> str:
     rows = [i for i, s in enumerate(table["label_set"]) if s == "label"]
+    alpha = float(getattr(table, "meta", {}).get("alpha", 0.05))
     lines = [f"pidjax demo: cross-attention two-stream transformer on digits (modality 1 = top half, "
              f"2 = bottom half); held-out accuracy {held_out:.3f} ({n_test} digits); "
              f"training {train_seconds:.0f} s, total {seconds:.0f} s",
-             f"{'layer':<10}{'R':>7}{'U1':>7}{'U2':>7}{'S':>7}{'S perm':>8}  bits, label = true digit"]
+             f"{'layer':<10}{'states':>8}{'R':>9}{'U1':>9}{'U2':>9}{'S':>9}{'S plug-in':>11}  bits, label = true digit"]
+
+    def cell(term, i):
+        p = table.get(f"{term}_p")
+        mark = "" if p is None or p[i] <= alpha else "~"
+        return f"{table[term][i] + 0.0:8.3f}{mark or ' '}"
+
     for i in rows:
-        lines.append(f"{table['layer'][i]:<10}{table['redundancy'][i]:7.3f}{table['unique_1'][i]:7.3f}"
-                     f"{table['unique_2'][i]:7.3f}{table['synergy'][i]:7.3f}"
-                     f"{table.get('synergy_perm_hi', np.full(len(table['layer']), np.nan))[i]:8.3f}")
+        states = f"{table['states_1'][i]}x{table['states_2'][i]}"
+        lines.append(f"{str(table['layer'][i]):<10}{states:>8}" + "".join(cell(t, i) for t in
+                     ("redundancy", "unique_1", "unique_2", "synergy")) + f"{table['synergy_plugin'][i]:11.3f}")
+    lines.append(f"bias-corrected ({getattr(table, 'meta', {}).get('bias', '?')}); '~' marks a term whose label-"
+                 f"permutation p-value is above {alpha:g} (not distinguishable from noise)")
+    lost = [str(table["layer"][i]) for i in rows if table.get("states_lose_information", np.zeros(len(rows) + 1, bool))[i]]
+    if lost:
+        lines.append(f"discretisation check: the states of layer(s) {', '.join(lost)} lose information a probe decodes")
     lines.append(f"report: {report}")
     return "\n".join(lines)
 

@@ -1,4 +1,4 @@
-"""Embeddings to integer states: standardise, PCA (SVD), then k-means++ or quantile bins.
+"""Embeddings to integer states: centre (or standardise, or whiten), PCA (SVD), then k-means++ or quantile bins.
 
 Everything below :func:`discretize` is a pure JAX function of one ``(N, d)`` matrix and a PRNG
 key; :func:`discretize` validates at the Python boundary, stacks the layers of one modality
@@ -23,6 +23,8 @@ import numpy as np
 from jax import lax
 
 METHODS = ("kmeans", "quantile")
+SCALINGS = ("center", "standardize", "whiten")
+DEFAULT_SCALING = "center"
 
 
 class KMeansResult(NamedTuple):
@@ -115,13 +117,16 @@ def _sq_distances(x, x_sq, centers):
     return jnp.maximum(x_sq[:, None] - 2.0 * _mm(x, centers.T) + c_sq[None, :], 0.0)
 
 
-def kmeans_plusplus(x, n_clusters: int, key):
+def kmeans_plusplus(x, n_clusters: int, key, n_active=None):
     """Greedy k-means++ seeding (Arthur & Vassilvitskii 2007, with local trials as scikit-learn).
 
     Args:
       x: ``(N, c)`` points.
       n_clusters: ``k`` (static).
       key: PRNG key.
+      n_active: optional traced count ``<= k``: only the first ``n_active`` centres are seeded
+        (the rest repeat the first and are ignored by :func:`_lloyd`), so one compiled program
+        serves every count.
 
     Returns:
       ``(k, c)`` initial centres, chosen among the points. When all remaining squared distances
@@ -143,19 +148,28 @@ def kmeans_plusplus(x, n_clusters: int, key):
         cand = jax.random.categorical(sub, logits, shape=(trials,))
         new_d2 = jnp.minimum(d2[:, None], _sq_distances(x, x_sq, x[cand]))
         best = jnp.argmin(new_d2.sum(0))
-        return centers.at[i].set(x[cand[best]]), new_d2[:, best], key
+        active = True if n_active is None else i < n_active
+        chosen = jnp.where(active, x[cand[best]], centers[0])
+        return centers.at[i].set(chosen), jnp.where(active, new_d2[:, best], d2), key
 
     centers, _, _ = lax.fori_loop(1, n_clusters, body, (centers, d2, key))
     return centers
 
 
-def _lloyd(x, centers, max_iter: int, tol):
-    """Lloyd iterations from ``centers`` until the squared centre shift is ``<= tol``."""
+def _lloyd(x, centers, max_iter: int, tol, n_active=None):
+    """Lloyd iterations from ``centers`` until the squared centre shift is ``<= tol``.
+
+    With ``n_active``, centres from that index on take no points (their distance is infinite).
+    """
     k = centers.shape[0]
     x_sq = (x * x).sum(-1)
+    off = jnp.zeros(k, x.dtype) if n_active is None else jnp.where(jnp.arange(k) < n_active, 0.0, jnp.inf).astype(x.dtype)
+
+    def dist(centers):
+        return _sq_distances(x, x_sq, centers) + off
 
     def update(centers):
-        labels = jnp.argmin(_sq_distances(x, x_sq, centers), axis=1)
+        labels = jnp.argmin(dist(centers), axis=1)
         onehot = jax.nn.one_hot(labels, k, dtype=x.dtype)
         counts = onehot.sum(0)
         sums = _mm(onehot.T, x)
@@ -173,7 +187,7 @@ def _lloyd(x, centers, max_iter: int, tol):
 
     init = (centers, jnp.asarray(jnp.inf, x.dtype), jnp.asarray(0, jnp.int32))
     centers, _, it = lax.while_loop(cond, body, init)
-    d2 = _sq_distances(x, x_sq, centers)
+    d2 = dist(centers)
     labels = jnp.argmin(d2, axis=1)
     inertia = jnp.take_along_axis(d2, labels[:, None], axis=1).sum()
     return labels, centers, inertia, it
@@ -187,7 +201,7 @@ def _relabel_by_size(labels, centers, k: int):
     return rank[labels], centers[order]
 
 
-def kmeans(x, n_clusters: int, key, *, n_init: int = 4, max_iter: int = 100, tol: float = 1e-4):
+def kmeans(x, n_clusters: int, key, *, n_init: int = 4, max_iter: int = 100, tol: float = 1e-4, n_active=None):
     """k-means with k-means++ seeding, the best of ``n_init`` restarts by inertia.
 
     Args:
@@ -198,6 +212,8 @@ def kmeans(x, n_clusters: int, key, *, n_init: int = 4, max_iter: int = 100, tol
       max_iter: cap on Lloyd steps per restart (static).
       tol: stop when the squared centre shift is below ``tol`` times the mean feature variance
         (the scikit-learn convention).
+      n_active: optional traced number of clusters ``<= n_clusters`` actually fitted (the
+        others stay empty), so one compiled program serves several counts.
 
     Returns:
       :class:`KMeansResult` with ``codes`` numbered by decreasing cluster size.
@@ -210,8 +226,8 @@ def kmeans(x, n_clusters: int, key, *, n_init: int = 4, max_iter: int = 100, tol
     scaled_tol = tol * x.var(0).mean()
 
     def one(key):
-        centers = kmeans_plusplus(x, n_clusters, key)
-        return _lloyd(x, centers, max_iter, scaled_tol)
+        centers = kmeans_plusplus(x, n_clusters, key, n_active)
+        return _lloyd(x, centers, max_iter, scaled_tol, n_active)
 
     labels, centers, inertia, its = jax.vmap(one)(jax.random.split(key, n_init))
     best = jnp.argmin(inertia)
@@ -219,12 +235,13 @@ def kmeans(x, n_clusters: int, key, *, n_init: int = 4, max_iter: int = 100, tol
     return KMeansResult(codes.astype(jnp.int32), centers, inertia[best], its[best])
 
 
-def quantile_binning(values, n_states: int):
+def quantile_binning(values, n_states: int, n_active=None):
     """Cut 1-D values into ``n_states`` bins of (about) equal mass at their empirical quantiles.
 
     Args:
       values: ``(N,)`` floats.
       n_states: number of bins (static).
+      n_active: optional traced number of bins ``<= n_states`` actually used.
 
     Returns:
       ``(N,)`` int32 codes in ``[0, n_states)``, increasing with the value; ties share a bin,
@@ -234,25 +251,59 @@ def quantile_binning(values, n_states: int):
       >>> quantile_binning(jnp.array([3.0, 1.0, 2.0, 4.0]), 2).tolist()
       [1, 0, 0, 1]
     """
-    edges = jnp.quantile(values, jnp.arange(1, n_states) / n_states)
+    if n_active is None:
+        edges = jnp.quantile(values, jnp.arange(1, n_states) / n_states)
+    else:
+        j = jnp.arange(1, n_states)
+        edges = jnp.where(j < n_active, jnp.quantile(values, j / n_active), jnp.inf)
     return jnp.searchsorted(edges, values, side="right").astype(jnp.int32)
 
 
-def _discretize_one(x, key, n_states, n_components, method, n_init, max_iter, tol, exact_pca):
-    z = standardize(x)
+def scale_features(x, scaling: str):
+    """Centre ``x`` ``(N, d)`` and, for ``scaling="standardize"``, give every feature unit variance.
+
+    "center" keeps the features' relative variances (a direction matters as much as it varies);
+    "standardize" gives a low-variance nuisance feature the weight of the signal; "whiten" is
+    centred here and its principal components are scaled to unit variance after the PCA.
+    """
+    if scaling == "standardize":
+        return standardize(x)
+    centred = x - x.mean(0)
+    # one overall scale (rotation-invariant): k-means and PCA do not care, rounding does
+    spread = jnp.sqrt((centred * centred).mean())
+    return centred / jnp.where(spread > 0, spread, 1.0)
+
+
+def _unit_columns(scores):
+    std = jnp.sqrt((scores * scores).mean(0))
+    keep = std > 1e3 * jnp.finfo(scores.dtype).eps * jnp.maximum(std.max(), 1.0)
+    return jnp.where(keep, scores / jnp.where(keep, std, 1.0), 0.0)
+
+
+def _discretize_one(x, key, n_states, n_components, method, n_init, max_iter, tol, exact_pca, scaling, counts=None):
+    """Codes ``(N,)`` of one layer, or ``(C, N)`` at each of the traced ``counts`` (each ``<= n_states``)."""
+    z = scale_features(x, scaling)
     pca_key, km_key = jax.random.split(key)
     if method == "quantile":
         scores = pca(z, 1, None if exact_pca else pca_key)
-        return quantile_binning(scores[:, 0], n_states)
+        if counts is None:
+            return quantile_binning(scores[:, 0], n_states)
+        return jax.vmap(lambda c: quantile_binning(scores[:, 0], n_states, c))(counts)
     scores = pca(z, n_components, None if exact_pca else pca_key)
-    return kmeans(scores, n_states, km_key, n_init=n_init, max_iter=max_iter, tol=tol).codes
+    if scaling == "whiten":
+        scores = _unit_columns(scores)
+    if counts is None:
+        return kmeans(scores, n_states, km_key, n_init=n_init, max_iter=max_iter, tol=tol).codes
+    return jax.vmap(lambda c: kmeans(scores, n_states, km_key, n_init=n_init, max_iter=max_iter, tol=tol,
+                                     n_active=c).codes)(counts)
 
 
 @partial(
     jax.jit,
-    static_argnames=("n_states", "n_components", "method", "n_init", "max_iter", "exact_pca"),
+    static_argnames=("n_states", "n_components", "method", "n_init", "max_iter", "exact_pca", "scaling"),
 )
-def _discretize_layers(x, keys, tol, n_states, n_components, method, n_init, max_iter, exact_pca):
+def _discretize_layers(x, keys, tol, n_states, n_components, method, n_init, max_iter, exact_pca, scaling,
+                       counts=None):
     fn = partial(
         _discretize_one,
         n_states=n_states,
@@ -262,11 +313,41 @@ def _discretize_layers(x, keys, tol, n_states, n_components, method, n_init, max
         max_iter=max_iter,
         tol=tol,
         exact_pca=exact_pca,
+        scaling=scaling,
+        counts=counts,
     )
     return jax.vmap(fn)(x, keys)
 
 
 # --------------------------------------------------------------------------- boundary
+
+
+def discretize_counts(embeddings, counts, **kwargs) -> dict[int, np.ndarray]:
+    """:func:`discretize` at several state counts at once, in ONE compiled call.
+
+    The PCA of each layer is computed once; k-means (or the quantile bins) runs for every count
+    with the clusters beyond it masked out, so a sweep over counts compiles one program.
+
+    Args:
+      embeddings: as for :func:`discretize`.
+      counts: state counts, each ``>= 1``.
+      **kwargs: the other arguments of :func:`discretize`.
+
+    Returns:
+      ``{count: codes}`` with codes as :func:`discretize` returns them.
+
+    Raises:
+      ValueError: as :func:`discretize`, or an empty / non-integer ``counts``.
+
+    Example:
+      >>> x = np.r_[np.zeros((6, 3)), np.ones((4, 3))] + 0.01 * np.arange(10)[:, None]
+      >>> sorted(discretize_counts(x, [1, 2]))
+      [1, 2]
+    """
+    counts = [int(c) for c in counts] if np.ndim(counts) == 1 else []
+    if not counts or any(c < 1 for c in counts):
+        raise ValueError(f"counts must be a non-empty sequence of positive integers; got {counts!r}")
+    return discretize(embeddings, max(counts), _counts=tuple(counts), **kwargs)
 
 
 def _as_layers(embeddings, name: str) -> tuple[list[np.ndarray], bool]:
@@ -314,11 +395,13 @@ def discretize(
     tol: float = 1e-4,
     seed: int = 0,
     exact_pca: bool = False,
+    scaling: str = DEFAULT_SCALING,
     name: str = "embeddings",
+    _counts=None,
 ) -> np.ndarray:
     """Integer states of every example in every layer of one modality, in one compiled call.
 
-    Pipeline per layer: standardise each feature, project on the top ``n_components``
+    Pipeline per layer: centre (and scale, see ``scaling``), project on the top ``n_components``
     principal components (SVD; randomised unless ``exact_pca``), then k-means with k-means++
     seeding and ``n_init`` restarts (``method="kmeans"``), or equal-mass bins of the first
     principal component (``method="quantile"``, cheaper, 1-D).
@@ -332,6 +415,10 @@ def discretize(
       n_init, max_iter, tol: k-means restarts, Lloyd step cap and relative tolerance.
       seed: integer seed; equal seeds give equal codes.
       exact_pca: use a full thin SVD instead of the randomised one.
+      scaling: "center" (default: keep the features' relative variances), "standardize"
+        (every feature to unit variance first) or "whiten" (principal components to unit
+        variance); see :func:`scale_features` and ``docs/estimation.md`` for the study behind
+        the default.
       name: how ``embeddings`` is called in messages.
 
     Returns:
@@ -352,6 +439,8 @@ def discretize(
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if scaling not in SCALINGS:
+        raise ValueError(f"scaling must be one of {SCALINGS}; got {scaling!r}")
     if int(n_states) != n_states or n_states < 1:
         raise ValueError(f"n_states must be a positive integer; got {n_states!r}")
     n_states = int(n_states)
@@ -380,9 +469,13 @@ def discretize(
     comps = int(min(n_components, n, width))
     keys = jax.random.split(jax.random.PRNGKey(int(seed)), len(layers))
     codes = _discretize_layers(
-        jnp.asarray(stacked), keys, tol, n_states, comps, method, int(n_init), int(max_iter), bool(exact_pca)
+        jnp.asarray(stacked), keys, tol, n_states, comps, method, int(n_init), int(max_iter), bool(exact_pca),
+        scaling, None if _counts is None else jnp.asarray(_counts, jnp.int32),
     )
     codes = np.array(codes)
+    if _counts is not None:  # (L, C, N): every count from one program, nothing to warn about per count
+        codes[constant] = 0
+        return {int(c): (codes[0, j] if single else codes[:, j]) for j, c in enumerate(_counts)}
     for i in constant:
         codes[i] = 0
         where = "" if single else f"[{i}]"

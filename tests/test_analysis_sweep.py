@@ -60,9 +60,12 @@ def test_sweep_is_one_kernel_call_and_matches_direct_decomposition(monkeypatch):
     real = pidjax.decompose
     monkeypatch.setattr(pidjax, "decompose", lambda P, **kw: calls.append(P.shape) or real(P, **kw))
     table = sweep_codes(c1, c2, y, n_bootstrap=20, n_permutations=5)
-    assert calls == [(4, 1, 26, 3, 3, 3)]
+    # the data, 20 resamples, 5 permutations, 8 splits x (6 subsamples + their 6 permutations), 20 x 6 resample subsamples
+    assert calls == [(4, 1, 1 + 20 + 5 + 8 * 12 + 20 * 6, 3, 3, 3)]
     direct = real(pidjax.joint_distribution(c1, c2, np.broadcast_to(y, c1.shape), sizes=(3, 3, 3)))
-    np.testing.assert_allclose(table["synergy"], np.asarray(direct.synergy), atol=1e-8)
+    np.testing.assert_allclose(table["synergy_plugin"], np.asarray(direct.synergy), atol=1e-8)
+    raw = sweep_codes(c1, c2, y, n_permutations=0, bias="none")
+    np.testing.assert_allclose(raw["synergy"], np.asarray(direct.synergy), atol=1e-8)
 
 
 def test_bootstrap_is_seeded():

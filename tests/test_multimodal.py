@@ -23,7 +23,7 @@ def row(table, mod_1, mod_2, layer="0"):
 
 def test_xor_of_two_modalities_pair_is_synergy_and_the_third_carries_nothing():
     codes, y = xor_codes()
-    table = multimodal_codes(codes, y)
+    table = multimodal_codes(codes, y, bias="none", n_permutations=0)
     assert table.meta["tables_decomposed"] == 3 + 3  # one call: 3 pairs and 3 one-vs-rest rows
     ab = row(table, "a", "b")
     assert ab["synergy"] == pytest.approx(1.0, abs=1e-6)
@@ -49,7 +49,7 @@ def test_rows_equal_direct_bivariate_decompositions():
     n = 600
     codes = {m: rng.integers(0, 3, (2, n)) for m in ("x", "y", "z")}
     labels = (codes["x"][0] + rng.integers(0, 2, n)) % 3
-    table = multimodal_codes(codes, labels, layers=["l0", "l1"])
+    table = multimodal_codes(codes, labels, layers=["l0", "l1"], bias="none", n_permutations=0)
     assert list(table["layer"][:6]) == ["l0"] * 6
     r = row(table, "y", "z", layer="l1")
     P = pidjax.joint_distribution(codes["y"][1], codes["z"][1], labels)
@@ -81,6 +81,19 @@ def test_sparse_rest_warns_about_plug_in_bias():
     with pytest.warns(UserWarning, match="biased upwards"):
         table = multimodal_codes(codes, rng.integers(0, 3, 150))
     assert table.meta["warnings"]
+
+
+def test_default_rows_are_bias_corrected_with_plugin_values_and_p_values_kept():
+    codes, y = xor_codes(n=400)
+    table = multimodal_codes(codes, y, pairs=True, one_vs_rest=False, n_permutations=30)
+    raw = multimodal_codes(codes, y, pairs=True, one_vs_rest=False, bias="none", n_permutations=0)
+    np.testing.assert_allclose(table["synergy_plugin"], raw["synergy"], atol=1e-12)
+    ab, ac = row(table, "a", "b"), row(table, "a", "c")
+    assert ab["synergy"] == pytest.approx(1.0, abs=0.05) and ab["synergy_p"] < 0.05
+    assert ac["synergy_p"] > 0.05  # a and c carry nothing about a xor b
+    for r in (ab, ac):  # the corrected atoms keep the identities
+        assert r["redundancy"] + r["unique_1"] == pytest.approx(r["mutual_info_1"], abs=1e-12)
+        assert r["redundancy"] + r["unique_1"] + r["unique_2"] + r["synergy"] == pytest.approx(r["mutual_info_joint"], abs=1e-12)
 
 
 def test_sweep_from_embeddings_recovers_the_xor_structure():

@@ -12,22 +12,30 @@ column                 dtype   meaning
 =====================  ======  ===================================================================
 layer                  str     layer name (the key of the ``embeddings`` mapping)
 label_set              str     label-set name (``"labels"`` when one array was given)
-redundancy             float   R
-unique_1, unique_2     float   U1, U2
-synergy                float   S
-mutual_info_1          float   I(X1; Y) = R + U1
+redundancy             float   R, bias-corrected (``bias=``, see :mod:`~pidjax.analysis.estimation`)
+unique_1, unique_2     float   U1, U2, bias-corrected
+synergy                float   S, bias-corrected
+mutual_info_1          float   I(X1; Y) = R + U1, bias-corrected (the identities hold exactly)
 mutual_info_2          float   I(X2; Y) = R + U2
 mutual_info_joint      float   I(X1, X2; Y) = R + U1 + U2 + S
-bound                  float   certified error bound of each term (kernel)
-converged              bool    bound <= tolerance
-n_samples              int     N, examples behind the plug-in estimate
+<term>_plugin          float   the plug-in value of each of the seven terms (the kernel's)
+bound                  float   certified error bound of each plug-in term (kernel)
+converged              bool    every table of the row reached its tolerance
+n_samples              int     N, examples behind the estimate
 states_1, states_2     int     occupied states of each modality
 n_labels               int     occupied labels
-<term>_lo, <term>_hi   float   bootstrap interval (``n_bootstrap > 0``), for the four terms and
-                               the three mutual informations
-<term>_perm            float   mean under label permutation (``n_permutations > 0``)
+label_entropy          float   H(Y), the largest value any term can take
+<term>_lo, <term>_hi   float   bootstrap interval of the corrected term (``n_bootstrap > 0``)
+<term>_perm            float   mean plug-in term under label permutation (``n_permutations > 0``)
 <term>_perm_hi         float   ``confidence`` quantile under label permutation
+<term>_p               float   permutation p-value of the plug-in term (``n_permutations > 0``)
+probe_info_1, _2,      float   what a cross-validated linear probe decodes from the embeddings
+probe_info_joint               (``check_discretization``), bits
+states_lose_information bool   the states carry much less than the probe decodes
 contribution_1, _2     float   unique share U_i / I(X1, X2; Y) (:func:`contribution_scores`)
+contribution_1_significant,
+contribution_2_significant  bool  U_i distinguishable from 0 (p-value below ``alpha``, or the
+                               interval above 0)
 redundancy_share       float   R / I(X1, X2; Y); ``synergy_share`` likewise
 accuracy               float   model accuracy, when a model is given
 ablation_drop_1, _2    float   accuracy lost when modality i is ablated
@@ -39,6 +47,7 @@ Sample-level tables (:func:`sample_profiles`) have ``example`` and ``n_pairs`` i
 """
 
 from pidjax.analysis.bootstrap import bootstrap_weights, interval, permuted_labels
+from pidjax.analysis.estimation import BIAS_CORRECTIONS, corrected_interval, derive_atoms
 from pidjax.analysis.contributions import ablation_drop, contribution_scores, dataset_contributions
 from pidjax.analysis.labels import (
     encode_labels,
@@ -51,11 +60,14 @@ from pidjax.analysis.profiles import sample_profiles
 from pidjax.analysis.sweep import PIDTable, layer_sweep, sweep_codes, to_dataframe
 
 __all__ = [
+    "BIAS_CORRECTIONS",
     "PIDTable",
     "ablation_drop",
     "bootstrap_weights",
     "contribution_scores",
+    "corrected_interval",
     "dataset_contributions",
+    "derive_atoms",
     "encode_labels",
     "interval",
     "labels_from_embedding",

@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from functools import partial
-
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-INTERVALS = ("percentile", "basic")
-
-
-@partial(jax.jit, static_argnames=("n_samples", "n_resamples"))
-def _counts(key, n_samples: int, n_resamples: int):
-    draws = jax.random.randint(key, (n_resamples, n_samples), 0, n_samples)
-    return jax.vmap(lambda d: jnp.bincount(d, length=n_samples))(draws)
+INTERVALS = ("centered", "percentile", "basic")
 
 
 def bootstrap_weights(n_samples: int, n_resamples: int, seed: int = 0) -> np.ndarray:
@@ -35,8 +25,11 @@ def bootstrap_weights(n_samples: int, n_resamples: int, seed: int = 0) -> np.nda
     """
     if int(n_samples) < 1 or int(n_resamples) < 1:
         raise ValueError(f"n_samples and n_resamples must be >= 1; got {n_samples} and {n_resamples}")
-    key = jax.random.fold_in(jax.random.PRNGKey(int(seed)), 1)
-    return np.asarray(_counts(key, int(n_samples), int(n_resamples)), np.float64)
+    rng = np.random.default_rng([int(seed), 1])
+    draws = rng.integers(0, int(n_samples), (int(n_resamples), int(n_samples)))
+    counts = np.zeros((int(n_resamples), int(n_samples)))
+    np.add.at(counts, (np.arange(int(n_resamples))[:, None], draws), 1.0)
+    return counts
 
 
 def permuted_labels(labels, n_permutations: int, seed: int = 0) -> np.ndarray:
@@ -52,22 +45,24 @@ def permuted_labels(labels, n_permutations: int, seed: int = 0) -> np.ndarray:
     y = np.asarray(labels)
     if int(n_permutations) < 1:
         raise ValueError(f"n_permutations must be >= 1; got {n_permutations}")
-    key = jax.random.fold_in(jax.random.PRNGKey(int(seed)), 2)
-    keys = jax.random.split(key, int(n_permutations))
-    order = np.asarray(jax.vmap(lambda k: jax.random.permutation(k, y.shape[0]))(keys))
+    rng = np.random.default_rng([int(seed), 2])
+    order = np.argsort(rng.random((int(n_permutations), y.shape[0])), axis=1)
     return y[order]
 
 
-def interval(estimate, resampled, confidence: float = 0.95, method: str = "percentile"):
+def interval(estimate, resampled, confidence: float = 0.95, method: str = "percentile", *, clip: bool = True):
     """Two-sided bootstrap interval for each estimate from its resampled values.
 
     Args:
       estimate: point estimates, shape ``S``.
       resampled: shape ``S + (B,)``, the same statistic on ``B`` resamples.
       confidence: coverage in ``(0, 1)``.
-      method: "percentile" (``[q_lo, q_hi]`` of the resampled values) or "basic" (reverse
-        percentile ``[2*est - q_hi, 2*est - q_lo]``, which moves against the plug-in bias; its
-        lower end is clipped at 0 for these non-negative terms).
+      method: "percentile" (``[q_lo, q_hi]`` of the resampled values), "centered" (the
+        resampled values' spread around their mean, placed at the estimate:
+        ``est + [q_lo - mean, q_hi - mean]``; for an estimate that is already bias-corrected) or
+        "basic" (reverse percentile ``[2*est - q_hi, 2*est - q_lo]``, which moves against the
+        plug-in bias, and can exclude the estimate when the resamples are skewed).
+      clip: cut a "basic" lower end at 0 (for plug-in terms, which are non-negative).
 
     Returns:
       ``(lo, hi)`` arrays of shape ``S``.
@@ -89,4 +84,8 @@ def interval(estimate, resampled, confidence: float = 0.95, method: str = "perce
     if method == "percentile":
         return q_lo, q_hi
     est = np.asarray(estimate)
-    return np.maximum(2 * est - q_hi, 0.0), 2 * est - q_lo
+    if method == "centered":
+        mean = np.asarray(resampled).mean(-1)
+        return est + q_lo - mean, est + q_hi - mean
+    lo = 2 * est - q_hi
+    return (np.maximum(lo, 0.0) if clip else lo), 2 * est - q_lo

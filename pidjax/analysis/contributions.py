@@ -102,7 +102,10 @@ def contribution_scores(
 
     Returns:
       A new :class:`PIDTable` with ``contribution_1``, ``contribution_2``,
-      ``redundancy_share``, ``synergy_share`` and, with a model, ``accuracy``,
+      ``redundancy_share``, ``synergy_share``; ``contribution_i_significant`` when the table
+      has p-values or intervals (False where ``unique_i`` is not distinguishable from 0: its
+      permutation p-value is above ``table.meta["alpha"]`` (default 0.05) or its interval
+      reaches 0); with a model, ``accuracy``,
       ``ablation_drop_1``, ``ablation_drop_2`` and ``rankings_agree`` (both scores favour the
       same modality). Rows of layers a mapping does not cover get NaN.
 
@@ -125,6 +128,17 @@ def contribution_scores(
     for col, src in (("contribution_1", "unique_1"), ("contribution_2", "unique_2"),
                      ("redundancy_share", "redundancy"), ("synergy_share", "synergy")):
         out[col] = np.where(total > 0, np.asarray(table[src]) / safe, 0.0)
+    alpha = float(getattr(table, "meta", {}).get("alpha", 0.05))
+    for i in (1, 2):
+        p, lo = table.get(f"unique_{i}_p"), table.get(f"unique_{i}_lo")
+        if p is None and lo is None:
+            continue
+        sig = np.ones(len(out["layer"]), bool)
+        if p is not None:
+            sig &= np.asarray(p, np.float64) <= alpha
+        if lo is not None:
+            sig &= np.asarray(lo, np.float64) > 0
+        out[f"contribution_{i}_significant"] = sig
     if predict is None:
         return out
     if inputs is None or labels is None:

@@ -33,8 +33,9 @@ from typing import Mapping
 
 import numpy as np
 
+from pidjax.analysis.estimation import DEFAULT_BIAS, INFO, TERMS, correct, p_values, plan_rows
 from pidjax.analysis.labels import encode_labels
-from pidjax.analysis.sweep import INFO, TERMS, PIDTable
+from pidjax.analysis.sweep import PIDTable
 
 MAX_CELLS = 2**31  # largest padded table the histogram accepts
 
@@ -87,6 +88,10 @@ def multimodal_codes(
     layers=None,
     pairs: bool = True,
     one_vs_rest: bool = True,
+    bias: str = DEFAULT_BIAS,
+    n_permutations: int = 100,
+    n_splits: int = 8,
+    seed: int = 0,
     tol: float | None = None,
     max_iters: int | None = None,
     method: str | None = None,
@@ -100,6 +105,9 @@ def multimodal_codes(
       labels: ``(N,)`` labels (any values; encoded with :func:`encode_labels`).
       layers: ``L`` layer names (default "0", "1", ...).
       pairs, one_vs_rest: which families of rows to compute (at least one).
+      bias, n_permutations, n_splits, seed: the bias correction of the terms, as in
+        :func:`pidjax.analysis.sweep_codes` (plug-in values in ``<term>_plugin``, permutation
+        p-values in ``<term>_p``).
       tol, max_iters, method: passed to :func:`pidjax.decompose`.
       min_samples_per_cell: warn when a table has ``N < min_samples_per_cell * cells``
         (occupied states of both sources times labels).
@@ -147,8 +155,15 @@ def multimodal_codes(
         )
     x1 = np.stack([r[4] for r in rows])
     x2 = np.stack([r[5] for r in rows])
-    P = pidjax.joint_distribution(x1, x2, np.broadcast_to(y, x1.shape), sizes=(m, nn, k))
+    plan, caught = plan_rows(y[None], n_bootstrap=0, n_permutations=n_permutations, bias=bias, n_splits=n_splits,
+                             seed=seed, names=["labels"])
+    shape = (len(rows), plan.weights.shape[1], n)
+    P = pidjax.joint_distribution(np.broadcast_to(x1[:, None], shape), np.broadcast_to(x2[:, None], shape),
+                                  np.broadcast_to(plan.labels, shape), weights=np.broadcast_to(plan.weights, shape),
+                                  sizes=(m, nn, k))
     res = pidjax.decompose(P, tol=tol, max_iters=max_iters, method=method)
+    plugin = {f: np.asarray(getattr(res, f)) for f in TERMS + INFO}
+    estimate, _ = correct(plugin, plan, bias)
     t1 = time.perf_counter()
     cols: dict[str, np.ndarray] = {
         "layer": np.array([layer_names[r[0]] for r in rows]),
@@ -156,15 +171,24 @@ def multimodal_codes(
         "modality_1": np.array([r[2] for r in rows]),
         "modality_2": np.array([r[3] for r in rows]),
     }
-    for f in TERMS + INFO + ("bound", "converged"):
-        cols[f] = np.asarray(getattr(res, f))
+    for f in TERMS + INFO:
+        cols[f] = estimate[f]
+    for f in TERMS + INFO:
+        cols[f"{f}_plugin"] = plugin[f][:, 0]
+    if n_permutations:
+        bound = np.asarray(res.bound)
+        for f, pv in p_values(plugin, plan, 2.0 * np.where(np.isfinite(bound), bound, 0.0).max(-1)).items():
+            cols[f"{f}_p"] = pv
+    cols["bound"] = np.asarray(res.bound)[:, 0]
+    cols["converged"] = np.asarray(res.converged).all(-1)
     cols["n_samples"] = np.full(len(rows), n)
     cols["states_1"] = np.array([int(r[4].max()) + 1 for r in rows])
     cols["states_2"] = np.array([int(r[5].max()) + 1 for r in rows])
     cols["n_labels"] = np.full(len(rows), len(np.unique(y)))
     cells = cols["states_1"] * cols["states_2"] * cols["n_labels"]
     sparse = n < min_samples_per_cell * cells
-    caught = []
+    for msg in caught:
+        warnings.warn(msg, UserWarning, stacklevel=2)
     if sparse.any():
         worst = int(np.argmax(cells))
         msg = (
@@ -179,7 +203,9 @@ def multimodal_codes(
         "timings": {"decompose": t1 - t0},
         "warnings": caught,
         "modalities": names,
-        "tables_decomposed": len(rows),
+        "tables_decomposed": int(np.prod(P.shape[:-3])),
+        "bias": bias,
+        "n_permutations": int(n_permutations),
         "padded_shape": (m, nn, k),
     }
     return PIDTable(cols, meta)

@@ -23,7 +23,8 @@ import warnings
 
 import numpy as np
 
-from pidjax.analysis.sweep import INFO, TERMS, PIDTable
+from pidjax.analysis.estimation import DEFAULT_BIAS, INFO, TERMS, correct, p_values, plan_rows
+from pidjax.analysis.sweep import PIDTable
 from pidjax.discretize import discretize
 
 
@@ -61,11 +62,14 @@ def sample_profiles(
     n_targets: int = 8,
     mask_1=None,
     mask_2=None,
+    bias: str = DEFAULT_BIAS,
+    n_permutations: int = 100,
+    n_splits: int = 8,
     seed: int = 0,
     tol: float | None = None,
     method: str | None = None,
 ) -> PIDTable:
-    """Token-level PID of every example, all examples in ONE kernel call.
+    """Token-level PID of every example, bias-corrected, all examples in ONE kernel call.
 
     Args:
       tokens_1: ``(E, T1, d1)`` token embeddings of modality 1 (``E`` examples).
@@ -78,7 +82,11 @@ def sample_profiles(
       n_states: codebook size per modality (int or pair).
       n_targets: states of embedding targets.
       mask_1, mask_2: ``(E, T1)`` / ``(E, T2)`` booleans, False for padding tokens.
-      seed, tol, method: discretisation seed and kernel settings.
+      bias, n_permutations, n_splits: the bias correction, as in
+        :func:`pidjax.analysis.sweep_codes`, per example: permutations and subsamples stay
+        within the example's valid pairs (plug-in values in ``<term>_plugin``, p-values in
+        ``<term>_p``). With tens of pairs per example the correction is large and noisy.
+      seed, tol, method: seed (discretisation and resampling) and kernel settings.
 
     Returns:
       :class:`PIDTable` with ``example``, the PID and information terms, ``bound``,
@@ -150,13 +158,27 @@ def sample_profiles(
         UserWarning,
         stacklevel=2,
     )
-    P = pidjax.joint_distribution(c1, c2, yc, sizes=sizes, weights=valid.astype(np.float64))
+    plan, _ = plan_rows(yc, n_bootstrap=0, n_permutations=n_permutations, bias=bias, n_splits=n_splits,
+                        seed=seed, base_weights=valid)
+    shape = plan.weights.shape
+    P = pidjax.joint_distribution(np.broadcast_to(c1[:, None], shape), np.broadcast_to(c2[:, None], shape),
+                                  plan.labels, sizes=sizes, weights=plan.weights)
     res = pidjax.decompose(P, tol=tol, method=method)
+    plugin = {f: np.asarray(getattr(res, f)) for f in TERMS + INFO}
+    estimate, _ = correct(plugin, plan, bias)
     cols = {"example": np.arange(e)}
-    for f in TERMS + INFO + ("bound", "converged"):
-        cols[f] = np.asarray(getattr(res, f))
+    for f in TERMS + INFO:
+        cols[f] = estimate[f]
+    for f in TERMS + INFO:
+        cols[f"{f}_plugin"] = plugin[f][:, 0]
+    if n_permutations:
+        bound = np.asarray(res.bound)
+        for f, pv in p_values(plugin, plan, 2.0 * np.where(np.isfinite(bound), bound, 0.0).max(-1)).items():
+            cols[f"{f}_p"] = pv
+    cols["bound"] = np.asarray(res.bound)[:, 0]
+    cols["converged"] = np.asarray(res.converged).all(-1)
     cols["n_pairs"] = counts
     cols["states_1"] = np.array([len(np.unique(c1[i][valid[i]])) for i in range(e)])
     cols["states_2"] = np.array([len(np.unique(c2[i][valid[i]])) for i in range(e)])
     cols["n_labels"] = np.array([len(np.unique(yc[i][valid[i]])) for i in range(e)])
-    return PIDTable(cols, {"pairing": rule})
+    return PIDTable(cols, {"pairing": rule, "bias": bias, "n_permutations": int(n_permutations)})

@@ -19,12 +19,10 @@ from typing import Mapping
 
 import numpy as np
 
-from pidjax.analysis.bootstrap import bootstrap_weights, interval, permuted_labels
+from pidjax.analysis.bootstrap import INTERVALS
+from pidjax.analysis.estimation import DEFAULT_BIAS, INFO, TERMS, corrected_interval, correct, p_values, plan_rows
 from pidjax.analysis.labels import encode_labels
-from pidjax.discretize import discretize
-
-TERMS = ("redundancy", "unique_1", "unique_2", "synergy")
-INFO = ("mutual_info_1", "mutual_info_2", "mutual_info_joint")
+from pidjax.discretize import DEFAULT_SCALING, discretize, discretize_counts
 
 
 class PIDTable(dict):
@@ -89,9 +87,12 @@ def sweep_codes(
     *,
     layers=None,
     n_bootstrap: int = 0,
-    n_permutations: int = 0,
+    n_permutations: int = 100,
+    bias: str = DEFAULT_BIAS,
+    n_splits: int = 8,
     confidence: float = 0.95,
-    interval_method: str = "basic",
+    interval_method: str = "centered",
+    alpha: float = 0.05,
     seed: int = 0,
     tol: float | None = None,
     max_iters: int = 20_000,
@@ -99,7 +100,12 @@ def sweep_codes(
     min_samples_per_cell: float = 5.0,
     sizes: tuple[int, int] | None = None,
 ) -> PIDTable:
-    """PID table of already-discretised layers: one batched histogram, ONE kernel call.
+    """PID table of already-discretised layers: bias-corrected terms, p-values, intervals.
+
+    Every (layer, label set) is decomposed with all the resample rows its estimate needs (the
+    data, ``n_bootstrap`` bootstrap resamples, ``n_permutations`` label permutations, and the
+    subsamples of the extrapolating corrections, see :mod:`pidjax.analysis.estimation`) in ONE
+    kernel call.
 
     Args:
       codes_1, codes_2: integer states ``(L, N)`` (or ``(N,)`` for one layer) of modality 1 and 2.
@@ -107,12 +113,18 @@ def sweep_codes(
         :func:`pidjax.analysis.labels.encode_labels`.
       layers: ``L`` layer names (default ``"0"``, ``"1"``, ...).
       n_bootstrap: bootstrap resamples of examples (0 = no intervals). Adds ``<term>_lo`` and
-        ``<term>_hi`` for every PID and information term.
-      n_permutations: label permutations (0 = no baseline). Adds ``<term>_perm`` (mean) and
-        ``<term>_perm_hi`` (the ``confidence`` quantile): what the plug-in estimate gives when
-        Y carries no information about X1, X2.
-      confidence: interval coverage; interval_method: "percentile" or "basic" (see
-        :func:`pidjax.analysis.bootstrap.interval`).
+        ``<term>_hi``: the interval of the corrected estimate, for every PID and information
+        term.
+      n_permutations: label permutations (0 = no baseline and no p-values). Adds
+        ``<term>_perm`` (mean of the plug-in term), ``<term>_perm_hi`` (its ``confidence``
+        quantile) and ``<term>_p`` (the permutation p-value of the plug-in term).
+      bias: the correction of the main columns, one of
+        :data:`pidjax.analysis.estimation.BIAS_CORRECTIONS`; the plug-in values stay in
+        ``<term>_plugin``.
+      n_splits: random splits into halves and quarters for the extrapolating corrections.
+      confidence: interval coverage; interval_method: "centered", "percentile" or "basic"
+        (see :func:`pidjax.analysis.estimation.corrected_interval`).
+      alpha: significance level the report and the contribution scores use (kept in ``meta``).
       seed: seed of the resampling.
       tol, max_iters, method: passed to :func:`pidjax.decompose`.
       min_samples_per_cell: warn when ``N < min_samples_per_cell * states_1 * states_2 * n_labels``.
@@ -122,10 +134,19 @@ def sweep_codes(
       :class:`PIDTable`, one row per (layer, label set), layer-major; bits.
 
     Raises:
-      ValueError: mismatched shapes or example counts (naming the argument), negative codes.
+      ValueError: mismatched shapes or example counts (naming the argument), negative codes,
+        an unknown ``bias`` or ``interval_method``, a shuffle correction without permutations.
 
     Warns:
-      UserWarning: few samples per cell (plug-in estimates biased upwards) for some layer.
+      UserWarning: few samples per cell (with the state count that fits), corrected terms
+        that came out negative, rare classes in the extrapolation's subsamples.
+
+    Example:
+      >>> rng = np.random.default_rng(0)
+      >>> x1, x2 = rng.integers(0, 2, (2, 800))
+      >>> t = sweep_codes(x1, x2, x1 ^ x2, n_permutations=20)
+      >>> round(float(t["synergy"][0]), 1), float(t["synergy_p"][0]) < 0.05
+      (1.0, True)
     """
     import pidjax
 
@@ -145,6 +166,10 @@ def sweep_codes(
     names = [str(i) for i in range(n_layers)] if layers is None else [str(x) for x in layers]
     if len(names) != n_layers:
         raise ValueError(f"layers has {len(names)} names for {n_layers} layers")
+    if interval_method not in INTERVALS:
+        raise ValueError(f"interval_method must be one of {INTERVALS}; got {interval_method!r}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must be in (0, 1); got {alpha!r}")
     sets = _check_labels(labels, n)
     m = int(c1.max()) + 1 if sizes is None else int(sizes[0])
     nn = int(c2.max()) + 1 if sizes is None else int(sizes[1])
@@ -152,25 +177,16 @@ def sweep_codes(
 
     t0 = time.perf_counter()
     B, T = int(n_bootstrap), int(n_permutations)
-    if B < 0 or T < 0:
-        raise ValueError(f"n_bootstrap and n_permutations must be >= 0; got {B} and {T}")
-    rows = 1 + B + T
-    weights = np.ones((rows, n))
-    if B:
-        weights[1 : 1 + B] = bootstrap_weights(n, B, seed)
-    ys = np.empty((len(sets), rows, n), np.int32)
-    for s, y in enumerate(sets.values()):
-        ys[s, : 1 + B] = y
-        if T:
-            ys[s, 1 + B :] = permuted_labels(y, T, seed + 1 + s)
-    shape = (n_layers, len(sets), rows, n)
-    P = pidjax.joint_distribution(
-        np.broadcast_to(c1[:, None, None, :], shape),
-        np.broadcast_to(c2[:, None, None, :], shape),
-        np.broadcast_to(ys[None], shape),
-        weights=np.broadcast_to(weights[None, None], shape),
-        sizes=(m, nn, k),
-    )
+    plan, caught = plan_rows(np.stack(list(sets.values())), n_bootstrap=B, n_permutations=T, bias=bias,
+                             n_splits=n_splits, seed=seed, names=list(sets))
+    rows = plan.weights.shape[1]
+    shape = (len(sets), rows, n)
+    P = np.stack([
+        np.asarray(pidjax.joint_distribution(
+            np.broadcast_to(c1[layer], shape), np.broadcast_to(c2[layer], shape), plan.labels,
+            weights=plan.weights, sizes=(m, nn, k)))
+        for layer in range(n_layers)
+    ])
     timings["histograms"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
@@ -179,49 +195,77 @@ def sweep_codes(
     timings["decompose"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
+    plugin = {f: values[f] for f in TERMS + INFO}
+    estimate, replicates = correct(plugin, plan, bias)
     occupied_1 = np.array([len(np.unique(c)) for c in c1])
     occupied_2 = np.array([len(np.unique(c)) for c in c2])
     n_labels = np.array([len(np.unique(y)) for y in sets.values()])
+    entropy = np.array([_entropy_bits(y) for y in sets.values()])
     cols: dict[str, np.ndarray] = {
         "layer": np.repeat(np.array(names), len(sets)),
         "label_set": np.tile(np.array(list(sets)), n_layers),
     }
-    for f in TERMS + INFO + ("bound", "converged"):
-        cols[f] = values[f][:, :, 0].reshape(-1)
+    for f in TERMS + INFO:
+        cols[f] = estimate[f].reshape(-1)
+    for f in TERMS + INFO:
+        cols[f"{f}_plugin"] = plugin[f][:, :, 0].reshape(-1)
+    cols["bound"] = values["bound"][:, :, 0].reshape(-1)
+    cols["converged"] = values["converged"].all(-1).reshape(-1)
     cols["n_samples"] = np.full(n_layers * len(sets), n)
     cols["states_1"] = np.repeat(occupied_1, len(sets))
     cols["states_2"] = np.repeat(occupied_2, len(sets))
     cols["n_labels"] = np.tile(n_labels, n_layers)
+    cols["label_entropy"] = np.tile(entropy, n_layers)
     if B:
+        upper = np.broadcast_to(entropy, (n_layers, len(sets)))
         for f in TERMS + INFO:
-            lo, hi = interval(values[f][:, :, 0], values[f][:, :, 1 : 1 + B], confidence, interval_method)
+            lo, hi = corrected_interval(estimate[f], replicates[f], upper, confidence, interval_method)
             cols[f"{f}_lo"], cols[f"{f}_hi"] = lo.reshape(-1), hi.reshape(-1)
     if T:
+        ties = 2.0 * values["bound"].max(-1)
+        pv = p_values(plugin, plan, np.where(np.isfinite(ties), ties, 0.0))
         for f in TERMS + INFO:
-            perm = values[f][:, :, 1 + B :]
+            perm = plugin[f][:, :, plan.perm]
             cols[f"{f}_perm"] = perm.mean(-1).reshape(-1)
             cols[f"{f}_perm_hi"] = np.quantile(perm, confidence, axis=-1).reshape(-1)
-    caught = []
+            cols[f"{f}_p"] = pv[f].reshape(-1)
     cells = cols["states_1"] * cols["states_2"] * cols["n_labels"]
     sparse = n < min_samples_per_cell * cells
     if sparse.any():
         worst = int(np.argmax(cells))
-        msg = (
+        fits = max(int(np.sqrt(n / (min_samples_per_cell * cols["n_labels"][worst]))), 1)
+        caught.append(
             f"{int(sparse.sum())} of {len(cells)} (layer, label set) tables have fewer than "
-            f"{min_samples_per_cell:g} examples per cell (e.g. layer {cols['layer'][worst]!r}: "
-            f"{int(cells[worst])} cells for N={n}); plug-in information is biased upwards there: "
-            "compare with the permutation baseline, or use fewer states"
+            f"{min_samples_per_cell:g} examples per cell (e.g. layer {str(cols['layer'][worst])!r}: "
+            f"{int(cells[worst])} cells for N={n}); the bias correction is less reliable there: "
+            f"about {fits} states per modality fit N={n} with {int(cols['n_labels'][worst])} labels "
+            "(n_states), or pass n_states='auto'"
         )
-        caught.append(msg)
+    negative = np.zeros(len(cells), bool)
+    for f in TERMS + INFO:
+        negative |= cols[f] < -np.maximum(cols["bound"], 1e-9)
+    if negative.any() and bias != "none":
+        i = int(np.argmax(negative))
+        worst_term = min(TERMS + INFO, key=lambda f: cols[f][i])
+        caught.append(
+            f"{int(negative.sum())} of {len(cells)} tables have a bias-corrected term below 0 (e.g. layer "
+            f"{str(cols['layer'][i])!r}, labels {str(cols['label_set'][i])!r}: {worst_term} = "
+            f"{cols[worst_term][i]:.3f} bits): the correction (bias={bias!r}) exceeded the plug-in value, as "
+            "it does by chance when the true value is near 0; reported as computed, with its interval"
+        )
+    for msg in caught:
         warnings.warn(msg, UserWarning, stacklevel=2)
     timings["table"] = time.perf_counter() - t0
     meta = {
         "timings": timings,
         "warnings": caught,
+        "bias": bias,
         "n_bootstrap": B,
         "n_permutations": T,
+        "n_splits": int(n_splits) if "extrapolation" in bias else 0,
         "confidence": confidence,
         "interval_method": interval_method,
+        "alpha": alpha,
         "seed": seed,
         "tables_decomposed": int(np.prod(P.shape[:-3])),
         "single_layer": single,
@@ -229,34 +273,84 @@ def sweep_codes(
     return PIDTable(cols, meta)
 
 
+def _entropy_bits(codes: np.ndarray) -> float:
+    """Plug-in entropy of integer codes, in bits."""
+    p = np.bincount(codes) / codes.size
+    p = p[p > 0]
+    return float(-(p * np.log2(p)).sum())
+
+
+def _discretize_named(stack, k, which: int, names, **kw) -> np.ndarray:
+    """:func:`discretize` of one modality's layers, its warnings re-issued with the layer names."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        codes = discretize(stack, k, seed=kw.pop("seed") + which, name=f"embeddings (modality {which})", **kw)
+    for w in caught:
+        text = str(w.message)
+        for i, layer in enumerate(names):  # say which layer, by name
+            text = text.replace(f"(modality {which})[{i}]", f"[{layer!r}][{which - 1}]")
+        warnings.warn(text, w.category, stacklevel=3)
+    return codes
+
+
+def _auto_states(stacks, sets, names, seed, **kw):
+    """Per-layer codes at the counts :func:`pidjax.analysis.states.choose_counts` picks."""
+    from pidjax.analysis.states import candidate_counts, choose_counts
+
+    n = np.shape(stacks[0][0])[0]
+    counts = candidate_counts(n)
+    codes = []
+    for which, stack in enumerate(stacks, start=1):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # a constant layer is reported by the sweep's check
+            per = discretize_counts(stack, counts, seed=seed + which, name=f"embeddings (modality {which})", **kw)
+        codes.append({c: np.atleast_2d(v) for c, v in per.items()})
+    m, nn, scores = choose_counts(codes[0], codes[1], np.stack(list(sets.values())), seed=seed)
+    layers = np.arange(len(names))
+    c1 = np.stack([codes[0][int(a)][i] for i, a in zip(layers, m)])
+    c2 = np.stack([codes[1][int(b)][i] for i, b in zip(layers, nn)])
+    info = {"candidates": counts, "chosen": {name: [int(a), int(b)] for name, a, b in zip(names, m, nn)},
+            "cv_information_bits": {name: np.round(scores[i], 4).tolist() for i, name in enumerate(names)}}
+    return c1, c2, (int(m.max()), int(nn.max())), info
+
+
 def layer_sweep(
     embeddings: Mapping,
     labels,
     *,
-    n_states=10,
+    n_states="auto",
     discretizer: str = "kmeans",
     n_components: int = 32,
+    scaling: str = DEFAULT_SCALING,
     n_init: int = 4,
     max_iter: int = 100,
     seed: int = 0,
+    check_discretization: bool = True,
     progress: bool = False,
     **kwargs,
 ) -> PIDTable:
-    """PID of every layer (and label set) of a two-modality model, with intervals and baseline.
+    """Bias-corrected PID of every layer (and label set) of a two-modality model.
 
     Args:
       embeddings: ``{layer_name: (E1, E2)}`` with ``E1`` of shape ``(N, d1)`` and ``E2`` of
         shape ``(N, d2)`` (widths may change across layers; ``N`` may not).
       labels: ``(N,)`` labels, or ``{label_set: (N,) labels}``; e.g. from
         :mod:`pidjax.analysis.labels` (ground truth, predictions, discretised output embedding).
-      n_states: states per modality, an int or a pair ``(m, n)``.
+      n_states: states per modality: an int, a pair ``(m, n)``, or "auto" (default): per
+        layer, the pair of counts whose joint states carry the most cross-validated
+        information about the labels (:mod:`pidjax.analysis.states`).
       discretizer: "kmeans" or "quantile" (see :func:`pidjax.discretize.discretize`).
-      n_components, n_init, max_iter: discretisation settings.
+      n_components, scaling, n_init, max_iter: discretisation settings (``scaling``: "center",
+        "standardize" or "whiten").
       seed: seeds discretisation and resampling.
+      check_discretization: compare what the states carry about each label set with what a
+        cross-validated linear probe decodes from the continuous embeddings
+        (:mod:`pidjax.analysis.probe`): adds ``probe_info_1``, ``probe_info_2``,
+        ``probe_info_joint`` and ``states_lose_information``, and warns naming the layer.
       progress: show a progress bar over the stages.
-      **kwargs: passed to :func:`sweep_codes` (``n_bootstrap``, ``n_permutations``,
-        ``confidence``, ``interval_method``, ``tol``, ``max_iters``, ``method``,
-        ``min_samples_per_cell``).
+      **kwargs: passed to :func:`sweep_codes` (``bias``, ``n_bootstrap``, ``n_permutations``,
+        ``n_splits``, ``confidence``, ``interval_method``, ``alpha``, ``tol``, ``max_iters``,
+        ``method``, ``min_samples_per_cell``).
 
     Returns:
       :class:`PIDTable` (columns: see :mod:`pidjax.analysis`), with per-stage timings in
@@ -295,32 +389,80 @@ def layer_sweep(
                 )
         firsts.append(pair[0])
         seconds.append(pair[1])
-    m, nn = _pair(n_states)
-    timings = {}
-    bar = tqdm(total=3, desc="pid sweep", disable=not progress)
-    codes = []
-    for which, (stack, k) in enumerate(((firsts, m), (seconds, nn)), start=1):
-        t0 = time.perf_counter()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            c = discretize(
-                stack, k, method=discretizer, n_components=n_components, n_init=n_init,
-                max_iter=max_iter, seed=seed + which, name=f"embeddings (modality {which})",
-            )
-        for w in caught:
-            text = str(w.message)
-            for i, layer in enumerate(names):  # say which layer, by name
-                text = text.replace(f"(modality {which})[{i}]", f"[{layer!r}][{which - 1}]")
-            warnings.warn(text, w.category, stacklevel=2)
-        codes.append(c)
-        timings[f"discretize_{which}"] = time.perf_counter() - t0
-        bar.update(1)
-    table = sweep_codes(codes[0], codes[1], labels, layers=names, seed=seed, sizes=(m, nn), **kwargs)
+    auto = isinstance(n_states, str)
+    if auto and n_states != "auto":
+        raise ValueError(f"n_states must be 'auto', a positive integer or a pair of them; got {n_states!r}")
+    sets = _check_labels(labels, n)
+    kw = dict(method=discretizer, n_components=n_components, n_init=n_init, max_iter=max_iter, scaling=scaling)
+    timings, chosen = {}, None
+    bar = tqdm(total=4, desc="pid sweep", disable=not progress)
+    t0 = time.perf_counter()
+    if auto:
+        c1, c2, (m, nn), chosen = _auto_states((firsts, seconds), sets, names, seed, **kw)
+        codes = [c1, c2]
+        timings["discretize"] = time.perf_counter() - t0
+        bar.update(2)
+    else:
+        m, nn = _pair(n_states)
+        codes = []
+        for which, (stack, k) in enumerate(((firsts, m), (seconds, nn)), start=1):
+            t0 = time.perf_counter()
+            codes.append(_discretize_named(stack, k, which, names, seed=seed, **kw))
+            timings[f"discretize_{which}"] = time.perf_counter() - t0
+            bar.update(1)
+    table = sweep_codes(codes[0], codes[1], sets, layers=names, seed=seed, sizes=(m, nn), **kwargs)
     bar.update(1)
     table.meta["timings"] = {**timings, **table.meta["timings"]}
-    table.meta.update(n_states=(m, nn), discretizer=discretizer)
+    if check_discretization:
+        t0 = time.perf_counter()
+        _check_states(table, firsts, seconds, sets, n_components=n_components, seed=seed)
+        table.meta["timings"]["discretization_check"] = time.perf_counter() - t0
+    bar.update(1)
+    table.meta.update(n_states="auto" if auto else (m, nn), discretizer=discretizer, scaling=scaling,
+                      n_components=n_components)
+    if chosen is not None:
+        table.meta["auto_states"] = chosen
     bar.close()
     return table
+
+
+LOSS_FRACTION = 0.5  # states that carry less than this share of what the probe decodes are flagged
+LOSS_FLOOR = 0.1  # bits a probe must decode before a loss is worth a warning
+
+
+def _check_states(table: PIDTable, firsts, seconds, sets, *, n_components: int, seed: int) -> None:
+    """Add the probe columns to ``table`` and warn, naming the layer, where the states lose information."""
+    from pidjax.analysis.probe import probe_pair
+
+    n_layers, n_sets = len(firsts), len(sets)
+    probes = {f"probe_info_{s}": np.zeros((n_layers, n_sets)) for s in ("1", "2", "joint")}
+    for j, y in enumerate(sets.values()):
+        got = probe_pair(firsts, seconds, y, n_components=min(n_components, 32), seed=seed)
+        for key in probes:
+            probes[key][:, j] = np.asarray(got[key]).reshape(n_layers)
+    lost = np.zeros(n_layers * n_sets, bool)
+    worst = []
+    for suffix in ("1", "2", "joint"):
+        probe = probes[f"probe_info_{suffix}"].reshape(-1)
+        table[f"probe_info_{suffix}"] = probe
+        states = np.asarray(table[f"mutual_info_{suffix}"])
+        flag = (probe >= LOSS_FLOOR) & (states < LOSS_FRACTION * probe)
+        lost |= flag
+        worst += [(i, suffix, states[i], probe[i]) for i in np.flatnonzero(flag)]
+    table["states_lose_information"] = lost
+    if worst:
+        i, suffix, have, could = max(worst, key=lambda w: w[3] - w[2])
+        which = {"1": "modality 1", "2": "modality 2", "joint": "both modalities"}[suffix]
+        layers = sorted({str(table["layer"][w[0]]) for w in worst})
+        msg = (
+            f"the states of layer(s) {', '.join(layers[:6])}{' ...' if len(layers) > 6 else ''} lose label information "
+            f"that a linear probe decodes from the embeddings (e.g. layer {str(table['layer'][i])!r}, labels "
+            f"{str(table['label_set'][i])!r}: the states of {which} carry {have:.2f} bits, the probe "
+            f"{could:.2f}); the PID there understates what the embeddings hold, and can call shared "
+            "information unique: try scaling='center', fewer n_components or more n_states"
+        )
+        table.meta.setdefault("warnings", []).append(msg)
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 def _bench(argv=None):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pidjax.report.html import render_html
-from pidjax.report.plots import PLOTS, plot_contribution, plot_heatmap, plot_layer_profile
+from pidjax.report.plots import ALPHA, PLOTS, plot_contribution, plot_heatmap, plot_layer_profile
 from pidjax.report.tables import TERMS, as_columns, read_json, records, to_dataframe, write_csv, write_json
 
 
@@ -50,8 +50,9 @@ def write_report(table, out_dir, *, title: str = "pidjax report", meta: dict | N
     out.mkdir(parents=True, exist_ok=True)
     paths = {"json": write_json(cols, out / "results.json", meta), "csv": write_csv(cols, out / "results.csv")}
     images = {}
+    alpha = float((meta or {}).get("alpha", ALPHA))
     for name, plot in PLOTS.items():
-        images[name] = plot(cols, out / f"{name}.png", modalities=modalities)
+        images[name] = plot(cols, out / f"{name}.png", modalities=modalities, alpha=alpha)
     paths.update(images)
     page = render_html(cols, images, title=title, meta=meta, modalities=modalities)
     (out / "report.html").write_text(page)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pidjax.report.plots import ALPHA, not_significant
 from pidjax.report.tables import TERMS, as_columns, records
 
 _CSS = """
@@ -18,7 +19,7 @@ h1{font-size:1.5em;margin-bottom:.2em} h2{font-size:1.15em;margin-top:1.6em;bord
 figcaption{font-size:.85em;color:#555} .scroll{overflow-x:auto;max-height:480px;overflow-y:auto}
 table{border-collapse:collapse;font-size:.78em;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #ddd;padding:2px 6px;text-align:right;white-space:nowrap} th{background:#f4f4f4;position:sticky;top:0}
-.warn{color:#a00} pre{background:#f8f8f8;padding:.8em;overflow-x:auto;font-size:.8em}
+.warn{color:#a00} td.ns{color:#aaa;background:#fafafa} pre{background:#f8f8f8;padding:.8em;overflow-x:auto;font-size:.8em}
 """
 
 # After load, record how many images decoded, so a headless browser test can read it from the DOM.
@@ -49,6 +50,25 @@ def _fmt(v) -> str:
     return html.escape(str(v))
 
 
+def _estimation_note(cols, meta: dict) -> str:
+    """One sentence on how the numbers were estimated: the correction and the significance marks."""
+    bias = meta.get("bias") or (meta.get("sweep") or {}).get("bias")
+    said = []
+    if any(f"{t}_plugin" in cols for t in TERMS):
+        said.append(f"Terms are bias-corrected ({bias or 'see bias'}); the raw plug-in values are in the *_plugin "
+                    "columns.")
+    else:
+        said.append("Terms are plug-in estimates, biased upwards at small N.")
+    if any(f"{t}_p" in cols for t in TERMS):
+        alpha = float(meta.get("alpha", ALPHA))
+        said.append(f"Grey cells, hollow markers and hatching mark terms whose label-permutation p-value is above "
+                    f"{alpha:g}: not distinguishable from label noise.")
+    if "states_lose_information" in cols and np.asarray(cols["states_lose_information"]).astype(bool).any():
+        said.append("Some layers' states carry much less than a linear probe decodes from the embeddings "
+                    "(states_lose_information): their PID understates what the embeddings hold.")
+    return " ".join(said)
+
+
 def render_html(table, images: dict[str, Path], *, title: str = "pidjax report", meta: dict | None = None,
                 modalities=None) -> str:
     """The report page as a string; ``images`` maps a plot name to a PNG path to embed.
@@ -65,8 +85,8 @@ def render_html(table, images: dict[str, Path], *, title: str = "pidjax report",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class=note>Partial information decomposition (BROJA) of what modality 1 (<b>{html.escape(str(m1))}</b>) "
         f"and modality 2 (<b>{html.escape(str(m2))}</b>) carry about the labels, in bits. R: shared by both; "
-        "U1, U2: only in one; S: only in the two together. Plug-in estimates are biased upwards at small N: "
-        "compare with the permutation baseline and the intervals.</p>",
+        "U1, U2: only in one; S: only in the two together.</p>",
+        f"<p class=note>{html.escape(_estimation_note(cols, meta or {}))}</p>",
     ]
     if "converged" in cols and not np.asarray(cols["converged"]).astype(bool).all():
         bad = int((~np.asarray(cols["converged"]).astype(bool)).sum())
@@ -84,8 +104,15 @@ def render_html(table, images: dict[str, Path], *, title: str = "pidjax report",
     parts.append("<div class=scroll><table id=numbers><thead><tr>")
     parts.extend(f"<th>{html.escape(c)}</th>" for c in order)
     parts.append("</tr></thead><tbody>")
-    for row in rows:
-        parts.append("<tr>" + "".join(f"<td>{_fmt(row[c])}</td>" for c in order) + "</tr>")
+    alpha = float((meta or {}).get("alpha", ALPHA))
+    faint = {t: not_significant(cols, t, alpha) for t in (*TERMS, "mutual_info_1", "mutual_info_2", "mutual_info_joint")}
+    for i, row in enumerate(rows):
+        cells = []
+        for c in order:
+            off = c in faint and faint[c][i]
+            cells.append(f"<td class=ns title='not significant (p > {alpha:g})'>{_fmt(row[c])}</td>" if off
+                         else f"<td>{_fmt(row[c])}</td>")
+        parts.append("<tr>" + "".join(cells) + "</tr>")
     parts.append("</tbody></table></div>")
     if meta:
         parts.append("<h2>how this was made</h2><pre>" + html.escape(json.dumps(meta, indent=1, default=str)) + "</pre>")

@@ -15,6 +15,7 @@ import numpy as np
 from pidjax.report.tables import TERM_SYMBOLS, TERMS, as_columns
 
 COLORS = {"redundancy": "#4c72b0", "unique_1": "#dd8452", "unique_2": "#55a868", "synergy": "#c44e52"}
+ALPHA = 0.05  # significance level the figures mark, unless told
 
 
 def _figure(width: float, height: float):
@@ -49,11 +50,22 @@ def _names(modalities) -> dict[str, str]:
     return {"redundancy": "R (shared)", "unique_1": f"U1 (only {m1})", "unique_2": f"U2 (only {m2})", "synergy": "S (synergy)"}
 
 
-def plot_layer_profile(table, path=None, modalities=None) -> Path:
+def not_significant(cols, term: str, alpha: float = ALPHA) -> np.ndarray:
+    """Rows whose ``<term>_p`` permutation p-value is above ``alpha`` (all False without p-values)."""
+    p = cols.get(f"{term}_p")
+    if p is None:
+        return np.zeros(len(next(iter(cols.values()))), bool)
+    p = np.asarray(p, float)
+    return ~(p <= alpha)
+
+
+def plot_layer_profile(table, path=None, modalities=None, alpha: float = ALPHA) -> Path:
     """R, U1, U2, S against layer, one panel per label set, with bootstrap bands when present.
 
     ``<term>_lo``/``<term>_hi`` columns become shaded intervals; ``<term>_perm_hi`` (the
-    label-permutation baseline) a dotted line in the term's colour.
+    label-permutation baseline) a dotted line in the term's colour; with ``<term>_p`` columns,
+    a term whose p-value is above ``alpha`` is drawn as a hollow grey-edged marker (not
+    distinguishable from label noise).
 
     Returns:
       ``path``, or the Figure when ``path`` is None.
@@ -74,6 +86,9 @@ def plot_layer_profile(table, path=None, modalities=None) -> Path:
                 continue
             y = np.asarray(cols[term], float)[rows][order]
             ax.plot(pos[order], y, marker="o", ms=3, color=COLORS[term], label=names[term])
+            faint = not_significant(cols, term, alpha)[rows][order]
+            if faint.any():
+                ax.plot(pos[order][faint], y[faint], ls="none", marker="o", ms=5, mfc="white", mec="0.55", zorder=3)
             lo, hi = f"{term}_lo", f"{term}_hi"
             if lo in cols and hi in cols:
                 ax.fill_between(pos[order], np.asarray(cols[lo], float)[rows][order],
@@ -86,15 +101,26 @@ def plot_layer_profile(table, path=None, modalities=None) -> Path:
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("bits")
     handles, labels = axes[0].get_legend_handles_labels()
+    if any(f"{t}_p" in cols for t in TERMS):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls="none", marker="o", ms=5, mfc="white", mec="0.55"))
+        labels.append(f"not significant (p > {alpha:g})")
+    if any(f"{t}_perm_hi" in cols for t in TERMS):
+        from matplotlib.lines import Line2D
+
+        handles.append(Line2D([], [], ls=":", lw=1, color="0.3"))
+        labels.append("label-permutation baseline")
     fig.legend(handles, labels, fontsize=8, loc="outside right upper")
     return _save(fig, path)
 
 
-def plot_contribution(table, path=None, modalities=None) -> Path:
+def plot_contribution(table, path=None, modalities=None, alpha: float = ALPHA) -> Path:
     """Each modality's PID contribution next to the accuracy lost by ablating it, per layer.
 
     Uses ``contribution_1/2`` and ``ablation_drop_1/2`` (either pair may be missing); falls back
-    to ``mutual_info_1/2`` (or ``unique_1/2``) when neither exists.
+    to ``mutual_info_1/2`` (or ``unique_1/2``) when neither exists. A unique share whose
+    ``unique_i_p`` is above ``alpha`` is hatched and faded (not distinguishable from 0).
 
     Returns:
       ``path``, or the Figure when ``path`` is None.
@@ -117,7 +143,12 @@ def plot_contribution(table, path=None, modalities=None) -> Path:
     for ax, (stem, title) in zip(axes, panels):
         for j, (suffix, name, color) in enumerate((("_1", m1, COLORS["unique_1"]), ("_2", m2, COLORS["unique_2"]))):
             vals = np.asarray(cols[stem + suffix], float)[rows]
-            ax.bar(x + (j - 0.5) * width, vals, width, label=name, color=color)
+            bars = ax.bar(x + (j - 0.5) * width, vals, width, label=name, color=color)
+            faint = not_significant(cols, "unique" + suffix, alpha)[rows] if stem in ("contribution", "unique") else []
+            for bar, off in zip(bars, faint):
+                if off:
+                    bar.set_hatch("///")
+                    bar.set_alpha(0.45)
         ax.set_xticks(x, layer_order, fontsize=8, rotation=45 if len(layer_order) > 8 else 0)
         ax.set_title(title)
         ax.set_xlabel("layer")
@@ -136,8 +167,10 @@ def plot_contribution(table, path=None, modalities=None) -> Path:
     return _save(fig, path)
 
 
-def plot_heatmap(table, path=None, modalities=None) -> Path:
+def plot_heatmap(table, path=None, modalities=None, alpha: float = ALPHA) -> Path:
     """Four heat maps (R, U1, U2, S): rows are label sets, columns layers, values in bits.
+
+    Cells whose ``<term>_p`` is above ``alpha`` are hatched (not significant).
 
     Returns:
       ``path``, or the Figure when ``path`` is None.
@@ -154,6 +187,9 @@ def plot_heatmap(table, path=None, modalities=None) -> Path:
             for l, s, v in zip(layers, sets, np.asarray(cols[term], float)):
                 grid[set_order.index(s), layer_order.index(l)] = v
         im = ax.imshow(grid, aspect="auto", cmap="viridis", interpolation="nearest")
+        for l, st, off in zip(layers, sets, not_significant(cols, term, alpha)):
+            if off:
+                ax.add_patch(_hatch_cell(layer_order.index(l), set_order.index(st)))
         ax.set_title(names[term], fontsize=9)
         ax.set_xticks(np.arange(len(layer_order)), layer_order, fontsize=7, rotation=45 if len(layer_order) > 8 else 0)
         ax.set_yticks(np.arange(len(set_order)), set_order, fontsize=8)
@@ -161,9 +197,15 @@ def plot_heatmap(table, path=None, modalities=None) -> Path:
     return _save(fig, path)
 
 
+def _hatch_cell(x: int, y: int):
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1, 1, fill=False, hatch="xx", edgecolor="0.85", lw=0)
+
+
 PLOTS = {
     "layer_profile": plot_layer_profile,
     "contribution": plot_contribution,
     "heatmap": plot_heatmap,
 }
-__all__ = ["PLOTS", "plot_contribution", "plot_heatmap", "plot_layer_profile", "TERM_SYMBOLS"]
+__all__ = ["ALPHA", "PLOTS", "not_significant", "plot_contribution", "plot_heatmap", "plot_layer_profile", "TERM_SYMBOLS"]
