@@ -66,7 +66,7 @@ def emb_files(tmp_path_factory):
     return paths
 
 
-ANALYZE = ["--states", "3", "--quiet"]
+ANALYZE = ["--states", "3", "--permutations", "20", "--quiet"]
 needs_analysis = pytest.mark.skipif(importlib.util.find_spec("pidjax.analysis") is None,
                                     reason="pidjax.analysis (the layer sweep) is not in this checkout yet")
 
@@ -297,3 +297,32 @@ def test_bench_runs_the_repository_suite(tmp_path, capsys):
     code, _, err = run_cli(["bench", "--repo", tmp_path, "--suite", "smoke"], capsys)
     assert code == 0, err
     assert (tmp_path / "called.txt").read_text() == "--suite smoke"
+
+
+@needs_analysis
+def test_every_estimation_option_is_reachable_from_analyze(emb_files, tmp_path, capsys):
+    from pidjax.analysis import BIAS_CORRECTIONS
+    from pidjax.analysis.bootstrap import INTERVALS
+    from pidjax.cli import build_parser
+    from pidjax.discretize import SCALINGS
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices["analyze"]
+    choices = {a.dest: tuple(a.choices) for a in sub._actions if a.choices}
+    assert set(choices["bias"]) == set(BIAS_CORRECTIONS) and set(choices["interval"]) == set(INTERVALS)
+    assert set(choices["scaling"]) == set(SCALINGS)
+    out = tmp_path / "opts"
+    code, _, err = run_cli(["analyze", emb_files["npz"], "--labels", "labels", "--out", out, "--states", "auto",
+                            "--bias", "shuffle", "--splits", "2", "--interval", "percentile", "--confidence", "0.9",
+                            "--alpha", "0.1", "--scaling", "standardize", "--bootstrap", "4", "--permutations", "9",
+                            "--no-check", "--no-report", "--quiet"], capsys)
+    assert code == 0, err
+    settings = json.loads((out / "manifest.json").read_text())["settings"]
+    assert (settings["bias"], settings["splits"], settings["interval"], settings["scaling"], settings["check"]) == (
+        "shuffle", 2, "percentile", "standardize", False)
+    assert (settings["confidence"], settings["alpha"], settings["states"]) == (0.9, 0.1, "auto")
+    row = _rows(out)[0]
+    assert {"synergy_plugin", "synergy_p", "synergy_lo", "label_entropy"} <= set(row) and "probe_info_1" not in row
+    assert row["synergy_p"] >= 0.1  # 9 permutations: p-values are multiples of 1/10
+    code, _, err = run_cli(["analyze", emb_files["npz"], "--out", tmp_path / "bad", "--bias", "shuffle",
+                            "--permutations", "0"], capsys)
+    assert code == 2 and "--permutations" in err

@@ -132,7 +132,7 @@ def test_cv_information_finds_xor_and_nothing_in_noise():
     assert cv_information(a, b, a ^ b) == pytest.approx(1.0, abs=0.02)
     noise = cv_information(rng.integers(0, 8, 3000), rng.integers(0, 8, 3000), rng.integers(0, 4, 3000))
     assert -0.1 < noise < 0.01
-    assert candidate_counts(50) == [2, 3, 4]
+    assert candidate_counts(50) == [2, 3, 4] and candidate_counts(450, n_labels=10) == [2, 3, 4, 6]
 
 
 def test_auto_states_recover_a_continuous_xor_among_low_variance_nuisance():

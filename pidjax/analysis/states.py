@@ -1,7 +1,7 @@
 """A data-driven number of states: the pair of counts whose joint states predict Y best out of sample.
 
 ``n_states="auto"`` in :func:`pidjax.analysis.layer_sweep` discretises each modality at every
-candidate count (one compiled call per count, all layers together) and scores each pair of
+candidate count (:func:`candidate_counts`) (one compiled call per count, all layers together) and scores each pair of
 counts ``(m, n)`` by the *cross-validated information* the joint state ``(x1, x2)`` carries
 about ``Y``: a smoothed histogram of ``Y`` given the pair is fitted on ``K - 1`` folds and its
 log-loss on the held-out fold is compared with that of the label frequencies. More states
@@ -18,14 +18,19 @@ import numpy as np
 CANDIDATES = (2, 3, 4, 6, 8, 12, 16, 24, 32)
 
 
-def candidate_counts(n_samples: int, candidates=CANDIDATES) -> list[int]:
-    """The candidate counts a sample of ``n_samples`` can support (``c * c <= N / 2``, at least 2).
+def candidate_counts(n_samples: int, n_labels: int = 2, candidates=CANDIDATES) -> list[int]:
+    """The candidate counts a sample can fill: ``c * c * max(n_labels, 2) <= N`` (at least 2).
+
+    Beyond one example per cell of the ``c x c x n_labels`` table no correction is reliable, so
+    those counts are not tried.
 
     Example:
       >>> candidate_counts(200)
-      [2, 3, 4, 6]
+      [2, 3, 4, 6, 8]
+      >>> candidate_counts(1800, n_labels=10)
+      [2, 3, 4, 6, 8, 12]
     """
-    fit = [int(c) for c in candidates if int(c) >= 2 and c * c <= n_samples / 2]
+    fit = [int(c) for c in candidates if int(c) >= 2 and c * c * max(int(n_labels), 2) <= n_samples]
     return fit or [2]
 
 

@@ -233,11 +233,12 @@ def sweep_codes(
     sparse = n < min_samples_per_cell * cells
     if sparse.any():
         worst = int(np.argmax(cells))
-        fits = max(int(np.sqrt(n / (min_samples_per_cell * cols["n_labels"][worst]))), 1)
+        fits = max(int(np.sqrt(n / (min_samples_per_cell * cols["n_labels"][worst]))), 2)
         caught.append(
             f"{int(sparse.sum())} of {len(cells)} (layer, label set) tables have fewer than "
             f"{min_samples_per_cell:g} examples per cell (e.g. layer {str(cols['layer'][worst])!r}: "
-            f"{int(cells[worst])} cells for N={n}); the bias correction is less reliable there: "
+            f"{int(cells[worst])} cells for N={n}); plug-in information is biased upwards there and its "
+            "correction less reliable: "
             f"about {fits} states per modality fit N={n} with {int(cols['n_labels'][worst])} labels "
             "(n_states), or pass n_states='auto'"
         )
@@ -298,7 +299,7 @@ def _auto_states(stacks, sets, names, seed, **kw):
     from pidjax.analysis.states import candidate_counts, choose_counts
 
     n = np.shape(stacks[0][0])[0]
-    counts = candidate_counts(n)
+    counts = candidate_counts(n, max(int(y.max()) + 1 for y in sets.values()))
     codes = []
     for which, stack in enumerate(stacks, start=1):
         with warnings.catch_warnings():
