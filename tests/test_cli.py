@@ -200,7 +200,7 @@ def test_sweep_killed_mid_way_resumes_to_identical_results(emb_files, tmp_path, 
     assert not (killed / "results.json").exists()
     before = {p.name: p.read_text() for p in (killed / "layers").iterdir()}
 
-    second = run_process([*args, killed, "--states", "3"])
+    second = run_process([*args, killed, "--states", "3", "--permutations", "20"])
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resuming: 2 of 3 layers" in second.stderr
     assert {p: (killed / "layers" / p).read_text() for p in before} == before  # finished layers untouched

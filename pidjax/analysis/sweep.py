@@ -478,7 +478,8 @@ def _bench(argv=None):
     p.add_argument("--dim", type=int, default=768)
     p.add_argument("--states", type=int, default=10)
     p.add_argument("--bootstrap", type=int, default=100)
-    p.add_argument("--permutations", type=int, default=0)
+    p.add_argument("--permutations", type=int, default=100)
+    p.add_argument("--bias", default=DEFAULT_BIAS, help="bias correction (needs --permutations for the shuffle ones)")
     p.add_argument("--tol", type=float, default=1e-4, help="certified tolerance (bits) per table")
     p.add_argument("--method", default=None, help="solver (default: the kernel's default for float64)")
     args = p.parse_args(argv)
@@ -509,7 +510,7 @@ def _bench(argv=None):
     t0 = time.perf_counter()
     table = layer_sweep(
         embeddings, y, n_states=k, n_bootstrap=args.bootstrap, n_permutations=args.permutations,
-        tol=args.tol, method=args.method, progress=True,
+        bias=args.bias, tol=args.tol, method=args.method, progress=True,
     )
     total = time.perf_counter() - t0
     print(f"\n{L} layers x {n} examples x {d}-d per modality, {k} states, {len(np.unique(y))} labels, "
