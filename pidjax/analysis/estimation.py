@@ -323,3 +323,26 @@ def corrected_interval(estimate, replicates, upper, confidence: float = 0.95, me
     lo, hi = np.minimum(lo, est), np.maximum(hi, est)
     top = np.maximum(np.asarray(upper, np.float64), est)
     return np.clip(lo, np.minimum(est, 0.0), top), np.clip(hi, np.minimum(est, 0.0), top)
+
+
+def estimate_columns(result, plan: RowPlan, bias: str) -> dict[str, np.ndarray]:
+    """Table columns of decomposed rows ``(..., R)``: corrected terms, plug-in values, p-values, bound.
+
+    Args:
+      result: a :class:`pidjax.PIDResult` of the plan's rows, fields of shape ``(..., R)``.
+      plan, bias: the row plan and the correction (see :func:`correct`).
+
+    Returns:
+      ``{term, <term>_plugin, <term>_p (with permutations), bound, converged}``, each ``(...)``:
+      the bound of the plug-in row and whether every row of the table converged.
+    """
+    plugin = {f: np.asarray(getattr(result, f)) for f in TERMS + INFO}
+    estimate, _ = correct(plugin, plan, bias)
+    bound = np.asarray(result.bound)
+    cols = {f: estimate[f] for f in TERMS + INFO}
+    cols.update({f"{f}_plugin": plugin[f][..., 0] for f in TERMS + INFO})
+    ties = 2.0 * np.where(np.isfinite(bound), bound, 0.0).max(-1)
+    cols.update({f"{f}_p": pv for f, pv in p_values(plugin, plan, ties).items()})
+    cols["bound"] = bound[..., 0]
+    cols["converged"] = np.asarray(result.converged).all(-1)
+    return cols

@@ -33,7 +33,7 @@ from typing import Mapping
 
 import numpy as np
 
-from pidjax.analysis.estimation import DEFAULT_BIAS, INFO, TERMS, correct, p_values, plan_rows
+from pidjax.analysis.estimation import DEFAULT_BIAS, estimate_columns, plan_rows
 from pidjax.analysis.labels import encode_labels
 from pidjax.analysis.sweep import PIDTable
 
@@ -162,8 +162,7 @@ def multimodal_codes(
                                   np.broadcast_to(plan.labels, shape), weights=np.broadcast_to(plan.weights, shape),
                                   sizes=(m, nn, k))
     res = pidjax.decompose(P, tol=tol, max_iters=max_iters, method=method)
-    plugin = {f: np.asarray(getattr(res, f)) for f in TERMS + INFO}
-    estimate, _ = correct(plugin, plan, bias)
+    estimated = estimate_columns(res, plan, bias)
     t1 = time.perf_counter()
     cols: dict[str, np.ndarray] = {
         "layer": np.array([layer_names[r[0]] for r in rows]),
@@ -171,16 +170,7 @@ def multimodal_codes(
         "modality_1": np.array([r[2] for r in rows]),
         "modality_2": np.array([r[3] for r in rows]),
     }
-    for f in TERMS + INFO:
-        cols[f] = estimate[f]
-    for f in TERMS + INFO:
-        cols[f"{f}_plugin"] = plugin[f][:, 0]
-    if n_permutations:
-        bound = np.asarray(res.bound)
-        for f, pv in p_values(plugin, plan, 2.0 * np.where(np.isfinite(bound), bound, 0.0).max(-1)).items():
-            cols[f"{f}_p"] = pv
-    cols["bound"] = np.asarray(res.bound)[:, 0]
-    cols["converged"] = np.asarray(res.converged).all(-1)
+    cols.update(estimated)
     cols["n_samples"] = np.full(len(rows), n)
     cols["states_1"] = np.array([int(r[4].max()) + 1 for r in rows])
     cols["states_2"] = np.array([int(r[5].max()) + 1 for r in rows])

@@ -23,7 +23,7 @@ import warnings
 
 import numpy as np
 
-from pidjax.analysis.estimation import DEFAULT_BIAS, INFO, TERMS, correct, p_values, plan_rows
+from pidjax.analysis.estimation import DEFAULT_BIAS, estimate_columns, plan_rows
 from pidjax.analysis.sweep import PIDTable
 from pidjax.discretize import discretize
 
@@ -164,19 +164,9 @@ def sample_profiles(
     P = pidjax.joint_distribution(np.broadcast_to(c1[:, None], shape), np.broadcast_to(c2[:, None], shape),
                                   plan.labels, sizes=sizes, weights=plan.weights)
     res = pidjax.decompose(P, tol=tol, method=method)
-    plugin = {f: np.asarray(getattr(res, f)) for f in TERMS + INFO}
-    estimate, _ = correct(plugin, plan, bias)
+    estimated = estimate_columns(res, plan, bias)
     cols = {"example": np.arange(e)}
-    for f in TERMS + INFO:
-        cols[f] = estimate[f]
-    for f in TERMS + INFO:
-        cols[f"{f}_plugin"] = plugin[f][:, 0]
-    if n_permutations:
-        bound = np.asarray(res.bound)
-        for f, pv in p_values(plugin, plan, 2.0 * np.where(np.isfinite(bound), bound, 0.0).max(-1)).items():
-            cols[f"{f}_p"] = pv
-    cols["bound"] = np.asarray(res.bound)[:, 0]
-    cols["converged"] = np.asarray(res.converged).all(-1)
+    cols.update(estimated)
     cols["n_pairs"] = counts
     cols["states_1"] = np.array([len(np.unique(c1[i][valid[i]])) for i in range(e)])
     cols["states_2"] = np.array([len(np.unique(c2[i][valid[i]])) for i in range(e)])
