@@ -35,7 +35,7 @@ SYM = {"redundancy": "R", "unique_1": "U1", "unique_2": "U2", "synergy": "S"}
 BIASES = ("shuffle-extrapolation", "extrapolation", "shuffle", "none")
 GRIDS = {
     "smoke": {"seeds": 2, "n": (400,), "boot": 8, "guide_states": (2,), "guide_labels": (2,), "guide_n": (400,),
-              "disc_n": 600, "refit_seeds": 1, "refit_resamples": 3},
+              "disc_n": 600, "refit_seeds": 1, "refit_resamples": 3, "disc_data": 1, "disc_variants": 2, "cov_cases": 1},
     "quick": {"seeds": 4, "n": (500, 2000), "boot": 30, "guide_states": (2, 4), "guide_labels": (2, 10),
               "guide_n": (500, 2000, 5000), "disc_n": 2000, "refit_seeds": 2, "refit_resamples": 8},
     "full": {"seeds": 10, "n": (200, 500, 2000, 5000, 20000), "boot": 50, "guide_states": (2, 4, 8, 16),
@@ -183,6 +183,7 @@ def study_discretisation(grid, seeds: int) -> list[dict]:
         ("sum_mod c=4", dict(family="sum_mod", n_classes=4, nuisance_scale=0.5), others),
         ("smooth", dict(family="smooth", nuisance_scale=0.5), others),
     ]
+    data = [(name, gen, vs[:grid.get("disc_variants", len(vs))]) for name, gen, vs in data[:grid.get("disc_data", len(data))]]
     rows = []
     for name, gen, vs in data:
         for label, change in vs:
@@ -210,7 +211,7 @@ def study_coverage(grid, seeds: int) -> list[dict]:
     from pidjax.analysis.estimation import corrected_interval
 
     cases = [("latent mixture", _latent_table("mixture")), ("mixed 4x4x4", _mixed_table(4, 4)),
-             ("noise 10x10x10", _noise_table(10, 10, 10))]
+             ("noise 10x10x10", _noise_table(10, 10, 10))][:grid.get("cov_cases", 3)]
     rows = []
     for name, P in cases:
         truth = _truth(P)
@@ -240,6 +241,7 @@ def _refit_coverage(grid) -> list[dict]:
 
     n, seeds, B = min(grid["disc_n"], 2000), grid["refit_seeds"], grid["refit_resamples"]
     fixed, refit = {t: [] for t in TERMS}, {t: [] for t in TERMS}
+    width = {"fixed": {t: [] for t in TERMS}, "refit": {t: [] for t in TERMS}}
     for s in range(seeds):
         d = make_continuous("xor", n, dim_nuisance=8, nuisance_scale=0.5, seed=100 + s)
         full = _sweep(d, seed=s, n_states=2, n_permutations=20, n_bootstrap=B)
@@ -258,12 +260,16 @@ def _refit_coverage(grid) -> list[dict]:
             lo, hi = min(lo, est), max(hi, est)
             refit[term].append(bool(lo - 1e-9 <= d.truth[term] <= hi + 1e-9))
             fixed[term].append(bool(full[f"{term}_lo"][0] - 1e-9 <= d.truth[term] <= full[f"{term}_hi"][0] + 1e-9))
+            width["refit"][term].append(hi - lo)
+            width["fixed"][term].append(float(full[f"{term}_hi"][0] - full[f"{term}_lo"][0]))
     rows = []
-    for label, h in (("fixed discretisation", fixed), ("refitted per resample", refit)):
+    for label, key, h in (("fixed discretisation", "fixed", fixed), ("refitted per resample", "refit", refit)):
         row = {"case": "continuous xor, 8 nuisance 0.5, 2 states", "n": n, "interval": label, "seeds": seeds,
-               "bootstrap": B, **{f"{t}_coverage": float(np.mean(h[t])) for t in TERMS}}
+               "bootstrap": B, **{f"{t}_coverage": float(np.mean(h[t])) for t in TERMS},
+               **{f"{t}_width": float(np.mean(width[key][t])) for t in TERMS}}
         rows.append(row)
-        print(f"  refit study {label:<22} " + " ".join(f"{SYM[t]} {row[f'{t}_coverage']:.2f}" for t in TERMS), flush=True)
+        print(f"  refit study {label:<22} " + " ".join(f"{SYM[t]} {row[f'{t}_coverage']:.2f} (width {row[f'{t}_width']:.3f})"
+                                                        for t in TERMS), flush=True)
     return rows
 
 
@@ -411,7 +417,13 @@ def main(argv=None) -> int:
     md += _md_table(results["discretisation"], ["data", "setting", *[(lambda t: lambda r: f"{r[f'{t}_bias']:+.3f}")(t) for t in TERMS]],
                     ["data", "setting", *[f"{SYM[t]} bias" for t in TERMS]])
     md += ["", "## 3. Coverage of 95 % intervals (share of seeds containing the truth)", ""]
-    md += _md_table(results["coverage"], ["case", "n", "interval", "seeds", "bootstrap", *[(lambda t: lambda r: f"{r[f'{t}_coverage']:.2f}")(t) for t in TERMS]],
+    cov = [r for r in results["coverage"] if "synergy_width" not in r]
+    md += _md_table(cov, ["case", "n", "interval", "seeds", "bootstrap", *[(lambda t: lambda r: f"{r[f'{t}_coverage']:.2f}")(t) for t in TERMS]],
+                    ["case", "N", "interval", "seeds", "B", *[SYM[t] for t in TERMS]])
+    md += ["", "Refitting the discretisation inside each resample (coverage of the continuous truth / mean width, bits):", ""]
+    md += _md_table([r for r in results["coverage"] if "synergy_width" in r],
+                    ["case", "n", "interval", "seeds", "bootstrap",
+                     *[(lambda t: lambda r: f"{r[f'{t}_coverage']:.2f} / {r[f'{t}_width']:.3f}")(t) for t in TERMS]],
                     ["case", "N", "interval", "seeds", "B", *[SYM[t] for t in TERMS]])
     md += ["", "## 4. Examples needed (default correction, worst term)", ""]
     md += _md_table(results["guidance"], ["states", "labels", "cells", lambda r: str(r["n_for_0.05"]),

@@ -155,3 +155,16 @@ def test_discretization_check_names_the_layer_where_states_lose_what_a_probe_dec
         t = layer_sweep({"hidden": (d.embeddings_1, d.embeddings_2)}, d.labels, n_states=2, n_permutations=10)
     assert t["states_lose_information"][0]
     assert t["probe_info_1"][0] > 0.5 > t["mutual_info_1"][0]
+
+
+def test_a_redundant_signal_that_one_modalitys_states_miss_is_flagged_not_read_as_unique():
+    # both modalities hold the same 4-class latent, but modality 1's nuisance dominates its clusters:
+    # its states carry ~0 bits, so the PID reads the shared information as unique to modality 2
+    d = make_continuous("redundant", 1500, n_classes=4, dim_nuisance=4, nuisance_scale=0.5, seed=3)
+    e1 = d.embeddings_1.copy()
+    e1[:, 1:] *= 8.0
+    with pytest.warns(UserWarning, match=r"layer\(s\) tower lose label information"):
+        t = layer_sweep({"tower": (e1, d.embeddings_2)}, d.labels, n_states=4, n_permutations=10)
+    assert t["unique_2"][0] > 1.0 > t["redundancy"][0]  # what the states alone say
+    assert t["states_lose_information"][0]
+    assert t["probe_info_1"][0] > 1.0 > t["mutual_info_1"][0]
