@@ -2,7 +2,8 @@
 
     python -m benchmarks.estimation [--quick | --smoke] [--seeds S] [--out DIR]
 
-Studies (each prints a table; everything goes to ``DIR/results.json``, the tables and a
+Studies (each prints a table; everything goes to ``DIR/results.json`` (``results.partial.json``
+holds the studies finished so far while it runs), the tables and a
 defaults check to ``DIR/results.md``, bias against N to ``DIR/bias_vs_n.png``):
 
 1. **corrections**: the four ``bias=`` settings on tables sampled from known joint
@@ -35,7 +36,7 @@ SYM = {"redundancy": "R", "unique_1": "U1", "unique_2": "U2", "synergy": "S"}
 BIASES = ("shuffle-extrapolation", "extrapolation", "shuffle", "none")
 GRIDS = {
     "smoke": {"seeds": 2, "n": (400,), "boot": 8, "guide_states": (2,), "guide_labels": (2,), "guide_n": (400,),
-              "disc_n": 600, "refit_seeds": 1, "refit_resamples": 3, "disc_data": 1, "disc_variants": 2, "cov_cases": 1},
+              "disc_n": 600, "refit_seeds": 1, "refit_resamples": 3, "disc_data": 1, "disc_variants": 2, "cov_cases": ("mixed 4x4x4",)},
     "quick": {"seeds": 4, "n": (500, 2000), "boot": 30, "guide_states": (2, 4), "guide_labels": (2, 10),
               "guide_n": (500, 2000, 5000), "disc_n": 2000, "refit_seeds": 2, "refit_resamples": 8},
     "full": {"seeds": 10, "n": (200, 500, 2000, 5000, 20000), "boot": 50, "guide_states": (2, 4, 8, 16),
@@ -211,7 +212,8 @@ def study_coverage(grid, seeds: int) -> list[dict]:
     from pidjax.analysis.estimation import corrected_interval
 
     cases = [("latent mixture", _latent_table("mixture")), ("mixed 4x4x4", _mixed_table(4, 4)),
-             ("noise 10x10x10", _noise_table(10, 10, 10))][:grid.get("cov_cases", 3)]
+             ("noise 10x10x10", _noise_table(10, 10, 10))]
+    cases = [c for c in cases if c[0] in grid.get("cov_cases", (c[0],))]
     rows = []
     for name, P in cases:
         truth = _truth(P)
@@ -397,11 +399,13 @@ def main(argv=None) -> int:
         t = time.perf_counter()
         results[key] = fn(grid, s)
         times[key] = round(time.perf_counter() - t, 1)
+        (out / "results.partial.json").write_text(json.dumps({**results, "seconds": times}, indent=1) + "\n")
     results["seconds"] = times
     results["wall_seconds"] = round(time.perf_counter() - t0, 1)
     check = _defaults_check(results["corrections"], results["discretisation"], results["coverage"])
     results["defaults_check"] = check
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (out / "results.partial.json").unlink()
     _plot(results["corrections"], out / "bias_vs_n.png")
     md = [f"# Estimation study ({name} grid, {seeds} seeds)", "",
           f"`python -m benchmarks.estimation{'' if name == 'full' else ' --' + name}` — {results['wall_seconds']:.0f} s "
