@@ -110,8 +110,14 @@ def _all_corrections(c1, c2, y, *, n_bootstrap: int, seed: int, n_permutations: 
         out[bias] = correct(plugin, plan, bias)
     bound = np.asarray(r.bound)[0]
     pv = p_values(plugin, plan, 2.0 * np.where(np.isfinite(bound), bound, 0).max())
-    h = float(-(lambda p: (p[p > 0] * np.log2(p[p > 0])).sum())(np.bincount(y) / y.size))
-    return {"corrected": out, "p": pv, "entropy": h}
+    return {"corrected": out, "p": pv, "entropy": _label_entropy(y)}
+
+
+def _label_entropy(y) -> float:
+    """``H(Y)`` in bits of integer labels ``y``, the upper end of every interval."""
+    from pidjax.info import entropy
+
+    return float(entropy(np.bincount(y) / y.size))
 
 
 def study_corrections(grid, seeds: int) -> list[dict]:
@@ -239,6 +245,7 @@ def study_coverage(grid, seeds: int) -> list[dict]:
 
 def _refit_coverage(grid) -> list[dict]:
     """Coverage of a fixed discretisation against one refitted inside every bootstrap resample."""
+    from pidjax.analysis.estimation import corrected_interval
     from pidjax.synthetic import make_continuous
 
     n, seeds, B = min(grid["disc_n"], 2000), grid["refit_seeds"], grid["refit_resamples"]
@@ -256,10 +263,8 @@ def _refit_coverage(grid) -> list[dict]:
             for term in TERMS:
                 resampled[term].append(float(t[term][0]))
         for term in TERMS:
-            est = float(full[term][0])
-            v = np.array(resampled[term])
-            lo, hi = est + np.quantile(v - v.mean(), [0.025, 0.975])
-            lo, hi = min(lo, est), max(hi, est)
+            # the same interval kind and feasible range as the sweep's own (fixed) interval
+            lo, hi = (float(x) for x in corrected_interval(full[term][0], resampled[term], _label_entropy(d.labels)))
             refit[term].append(bool(lo - 1e-9 <= d.truth[term] <= hi + 1e-9))
             fixed[term].append(bool(full[f"{term}_lo"][0] - 1e-9 <= d.truth[term] <= full[f"{term}_hi"][0] + 1e-9))
             width["refit"][term].append(hi - lo)
