@@ -113,15 +113,16 @@ def _tokenizer(processor):
     return getattr(processor, "tokenizer", processor)
 
 
-def _prompts(rows, layout_name: str, processor, template: str | None) -> list[str]:
-    """The text given to the processor for each row: ``template`` with ``{text}`` and ``{image}``."""
-    image_token = getattr(processor, "image_token", None) or "<image>"
+def _prompts(rows, layout, processor, template: str | None) -> list[str]:
+    """The text given to the processor for each row: the layout's own prompt, or ``template``
+    with ``{text}`` and ``{image}`` (the processor's image token)."""
     if template is None:
-        template = "{image}{text}" if layout_name == "image-tokens" else "{text}"
+        return [layout.prompt(t, processor) for t in rows.texts]
     if "{text}" not in template:
         raise InputError(f"--prompt {template!r} must contain {{text}}")
-    if layout_name == "image-tokens" and "{image}" not in template:
+    if layout.name == "image-tokens" and "{image}" not in template:
         raise InputError(f"--prompt {template!r} must contain {{image}}, where the image tokens go")
+    image_token = getattr(processor, "image_token", None) or "<image>"
     return [template.replace("{image}", image_token).replace("{text}", t) for t in rows.texts]
 
 
@@ -134,9 +135,11 @@ def _text_length(processor, prompts: list[str], model) -> int:
     return int(min(longest, limit))
 
 
-def row_batches(processor, rows, layout_name: str, model, *, batch_size: int = 16, prompt: str | None = None,
+def row_batches(processor, rows, layout, model, *, batch_size: int = 16, prompt: str | None = None,
                 progress_rows: bool = False):
     """A zero-argument callable returning an iterator of processor batches over ``rows``.
+
+    ``layout`` is a :class:`pidjax.adapters.torch.Layout`.
 
     Text is padded to one fixed length for every batch (the longest prompt, within the model's
     positions), so token arrays line up across batches; for image-token layouts the processor
@@ -148,10 +151,12 @@ def row_batches(processor, rows, layout_name: str, model, *, batch_size: int = 1
     """
     from pidjax.adapters._rows import load_image
 
-    prompts = _prompts(rows, layout_name, processor, prompt)
-    fixed = None if layout_name == "image-tokens" else _text_length(processor, prompts, model)
+    prompts = _prompts(rows, layout, processor, prompt)
+    fixed = None if layout.name == "image-tokens" else _text_length(processor, prompts, model)
     n = len(prompts)
     device = next(model.parameters()).device
+    # Idefics3 / SmolVLM processors take a list of images per text
+    nested = type(processor).__name__.startswith(("Idefics", "SmolVLM"))
 
     def batches():
         for start in range(0, n, batch_size):
@@ -160,7 +165,8 @@ def row_batches(processor, rows, layout_name: str, model, *, batch_size: int = 1
             kw = {"padding": "longest"} if fixed is None else {"padding": "max_length", "max_length": fixed,
                                                                "truncation": True}
             try:
-                batch = processor(text=prompts[start:stop], images=images, return_tensors="pt", **kw)
+                batch = processor(text=prompts[start:stop], images=[[im] for im in images] if nested else images,
+                                  return_tensors="pt", **kw)
             except (ValueError, TypeError) as exc:
                 raise InputError(f"rows {start + 1}-{stop}: the processor rejected the batch "
                                  f"({' '.join(str(exc).split())[:300]})") from None
@@ -196,8 +202,8 @@ def extract_rows(model, processor, rows, layout, out_dir, *, batch_size: int = 1
       out_dir: the embeddings folder to write.
       batch_size: rows per forward pass.
       prompt: template for the text of each row, with ``{text}`` and, for image-token layouts,
-        ``{image}`` (replaced by the processor's image token); default ``"{image}{text}"`` for
-        image-token layouts and ``"{text}"`` otherwise.
+        ``{image}`` (replaced by the processor's image token); default: the layout's
+        ``prompt`` (image-token layouts put the image token before the text).
       overwrite: replace an existing ``out_dir``.
       options: passed to :func:`pidjax.adapters.torch.extract_torch` (``tokens``,
         ``ablation``, ``pairing``, ``include_special``, ``layers``, ...).
@@ -210,35 +216,37 @@ def extract_rows(model, processor, rows, layout, out_dir, *, batch_size: int = 1
         :func:`row_batches` raises; ValueError: what ``extract_torch`` raises for a layout that
         does not fit the model.
     """
-    from pidjax.adapters.torch import extract_torch, layout_for
+    from pidjax.adapters.torch import extract_torch, layout_for, special_token_ids
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is a file")
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(f"output folder {out} is not empty; choose another --out or pass --overwrite")
-    lay = layout_for(layout) if isinstance(layout, str) else layout
-    name = getattr(lay, "name", str(layout))
+    lay = layout_for(layout)
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
-    batches = row_batches(processor, rows, name, model, batch_size=batch_size, prompt=prompt)
-    tok = _tokenizer(processor)
-    options.setdefault("special_ids", sorted(set(getattr(tok, "all_special_ids", []) or [])))
-    result = extract_torch(model, batches, lay, out_dir=partial, progress=progress, **options)
-    labels = rows.label_sets.get("labels")
-    for key, values in rows.label_sets.items():
-        np.save(partial / ("labels.npy" if key == "labels" else f"labels.{key}.npy"), values)
-    if result.predictions is not None:
-        np.save(partial / "predictions.npy", _as_label_values(np.asarray(result.predictions), model, processor, labels))
-    for layer, mods in (result.ablated or {}).items():
-        for mod, preds in mods.items():
-            np.save(partial / f"ablated.{layer}.{mod}.npy", _as_label_values(np.asarray(preds), model, processor, labels))
-    info = partial / "extraction.json"
-    meta = json.loads(info.read_text()) if info.is_file() else {}
-    meta.update({"rows": str(rows.source), "n_rows": len(rows.texts), "batch_size": batch_size,
-                 "prompt": prompt, "labels": list(rows.label_sets)})
-    info.write_text(json.dumps(meta, indent=1, default=str))
+    batches = row_batches(processor, rows, lay, model, batch_size=batch_size, prompt=prompt)
+    options.setdefault("special_ids", special_token_ids(processor))
+    try:
+        result = extract_torch(model, batches, lay, out_dir=partial, progress=progress, **options)
+        labels = rows.label_sets.get("labels")
+        for key, values in rows.label_sets.items():
+            np.save(partial / ("labels.npy" if key == "labels" else f"labels.{key}.npy"), values)
+        if result.predictions is not None:
+            np.save(partial / "predictions.npy", _as_label_values(np.asarray(result.predictions), model, processor, labels))
+        for layer, mods in (result.ablated or {}).items():
+            for mod, preds in mods.items():
+                np.save(partial / f"ablated.{layer}.{mod}.npy", _as_label_values(np.asarray(preds), model, processor, labels))
+        info = partial / "extraction.json"
+        meta = json.loads(info.read_text()) if info.is_file() else {}
+        meta.update({"rows": str(rows.source), "n_rows": len(rows.texts), "batch_size": batch_size,
+                     "prompt": prompt, "labels": list(rows.label_sets)})
+        info.write_text(json.dumps(meta, indent=1, default=str))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)  # no half-written folder is left behind
+        raise
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)
