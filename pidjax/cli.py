@@ -1,4 +1,4 @@
-"""The ``pidjax`` command: ``demo``, ``analyze``, ``decompose`` and ``bench``.
+"""The ``pidjax`` command: ``demo``, ``extract``, ``analyze``, ``decompose`` and ``bench``.
 
 Exit codes: 0 success; 2 a usage or input mistake (one line on stderr, no traceback); 3 the
 run finished but some decomposition did not reach its certified tolerance; 1 an internal
@@ -29,6 +29,7 @@ class UserError(Exception):
 MAIN_EPILOG = """\
 examples:
   pidjax demo --quick                          # built-in model, end to end, report in ./pidjax-demo
+  pidjax extract ckpt/ --data rows.csv --layout clip --out emb  # Hugging Face model -> embeddings
   pidjax analyze emb.npz --labels labels --out runs/emb
   pidjax analyze emb_dir/ --labels labels,predictions --modalities text,image --states 8 --bootstrap 200 --out runs/x
   pidjax decompose tables.npz                  # joint tables P(x1, x2, y) in, R/U1/U2/S (bits) out
@@ -41,16 +42,28 @@ Files: see docs/file-format.md. Every command has its own --help.
 ANALYZE_EPILOG = """\
 EMBEDDINGS is a .npz or .safetensors file, or a folder of them, with arrays named
   layer.<layer>.<modality>   (N, D) or (N, tokens, D)     e.g. layer.03.text, layer.03.image
+  fused.<layer>              (N, tokens, D)                one array for every modality with a mask
   mask.<modality>            (N, tokens), optional         token mask for mean pooling
   labels, labels.<name>, predictions   (N,)                label sets
+  ablated.<layer>.<modality> (N,)                          predictions with that modality mean-ablated
+  targets.<name>             (N, tokens) or (N, tokens, d) per-token target for --per-sample
 Files are memory-mapped and read one layer at a time.
 
 --labels picks label sets: names stored in EMBEDDINGS (comma separated), or a separate file
 (.npy, .npz, .safetensors, .txt/.csv with one label per line). Default: every label set found.
 
-The sweep is resumable: results are written to OUT/layers/ as each layer finishes; run the
-same command again after an interruption and it continues where it stopped. OUT/manifest.json
-records input hashes, settings, versions and the seed.
+An example whose mask keeps no token cannot be pooled: analyze stops and names it, unless
+--drop-empty leaves such examples out of every layer and label set (the count is printed and
+pinned in the manifest).
+
+--per-sample also decomposes each example on its own, from its token pairs (needs token-level
+arrays): --pairing states which token goes with which (position, order, or an (N, P, 2) .npy
+alignment) and Y per pair is a targets.<name> array read at one token of the pair
+(--sample-target, --sample-target-at). Rows go to OUT/samples.csv and OUT/samples.json.
+
+The sweep is resumable: results are written to OUT/layers/ (and OUT/samples/) as each layer
+finishes; run the same command again after an interruption and it continues where it stopped.
+OUT/manifest.json records input hashes, settings, versions and the seed.
 
 examples:
   pidjax analyze emb.npz --labels labels --out runs/a
@@ -58,11 +71,26 @@ examples:
   pidjax analyze emb_dir/ --labels y.npy --modalities image,text --layers 0,6,12 --out runs/c
   pidjax analyze emb.npz --out runs/a --restart      # throw away runs/a and start again
   pidjax analyze emb.npz --states 8 --bias shuffle --bootstrap 200 --interval percentile --out runs/d
+  pidjax analyze llava_emb/ --modalities image,text --drop-empty --out runs/e
+  pidjax analyze llava_emb/ --modalities image,text --per-sample --pairing order --sample-target next_token --out runs/f
 
 Reported terms are bias-corrected (--bias; raw values in <term>_plugin); with --permutations > 0 every
 term gets a permutation p-value <term>_p, and the report marks terms with p > --alpha as not significant.
 
-writes: OUT/results.json, OUT/results.csv, OUT/*.png, OUT/report.html, OUT/manifest.json
+writes: OUT/results.json, OUT/results.csv, OUT/*.png, OUT/report.html, OUT/manifest.json;
+with --per-sample also OUT/samples.json, OUT/samples.csv, OUT/samples.png
+"""
+
+EXTRACT_EPILOG = """\
+DATA is a rows file with a header: text, image (a path relative to the file) and optionally
+label and label.<name>; or a folder holding rows.csv / rows.jsonl / metadata.csv. Every image
+is checked before the model runs. The folder is written as OUT.partial and renamed when done.
+
+examples:
+  pidjax extract ckpt/clip --data rows.csv --layout clip --out emb/clip
+  pidjax extract ckpt/llava --data rows.jsonl --layout llava --prompt "USER: {image}\\n{text} ASSISTANT:" --out emb/llava
+  pidjax extract ckpt/vilt --data data/ --layout vilt --tokens --ablation --out emb/vilt
+  pidjax analyze emb/clip --labels labels --out runs/clip
 """
 
 DECOMPOSE_EPILOG = """\
@@ -113,6 +141,35 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=cmd_demo)
 
+    p = sub.add_parser("extract", formatter_class=fmt, help="embeddings of a PyTorch / Hugging Face model, per layer",
+                       description="Run a local Hugging Face checkpoint (or a model factory) over a data set of "
+                       "(text, image, label) rows and write the per-layer, per-modality embeddings folder that "
+                       "`pidjax analyze` reads. Needs the 'torch' extra.",
+                       epilog=EXTRACT_EPILOG)
+    p.add_argument("model", metavar="MODEL",
+                   help="checkpoint folder (save_pretrained of model and processor) or 'package.module:factory'")
+    p.add_argument("--data", required=True, help="rows file (.csv/.tsv/.jsonl: text, image, label) or a folder holding one")
+    p.add_argument("--layout", required=True,
+                   help="two-tower (clip), image-tokens (llava, idefics3, smolvlm, paligemma) or segments (vilt)")
+    p.add_argument("--out", required=True, help="embeddings folder to write")
+    p.add_argument("--batch-size", type=int, default=16, help="rows per forward pass (default 16)")
+    p.add_argument("--prompt", default=None,
+                   help="text template with {text} and, for image-tokens, {image} (default '{image}{text}' / '{text}')")
+    p.add_argument("--layers", default=None, help="comma-separated layer names to keep (default: all)")
+    p.add_argument("--pairing", default="relative",
+                   help="two towers of different depth: 'relative' (default) or explicit 'text:image,...' index pairs")
+    p.add_argument("--no-projections", action="store_true", help="two towers: leave out the projected embeddings")
+    p.add_argument("--tokens", action="store_true", help="also store token arrays and masks (fused once per layer)")
+    p.add_argument("--include-special", action="store_true",
+                   help="count special and template tokens (BOS, CLS, image markers) in the modalities")
+    p.add_argument("--ablation", action="store_true",
+                   help="also store the model's predictions with each modality mean-ablated at each layer")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
+    p.add_argument("--torch-device", default="cpu", help="torch device for the model (default cpu; e.g. cuda)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summaries on stderr")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for every error")
+    p.set_defaults(func=cmd_extract)
+
     p = sub.add_parser("analyze", formatter_class=fmt, help="PID of every layer of saved embeddings",
                        description="Decompose what two modalities carry about the labels at every layer "
                        "of saved embeddings (from any framework), with intervals and baselines.",
@@ -149,6 +206,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="discard results already in OUT instead of resuming")
     p.add_argument("--no-report", action="store_true", help="write results.json/.csv only, no plots or HTML")
     p.add_argument("--title", default=None, help="title of the HTML report")
+    p.add_argument("--drop-empty", action="store_true",
+                   help="leave out examples whose mask keeps no token of a chosen modality (default: stop and name them)")
+    per = p.add_argument_group("per-sample (token-level) analysis")
+    per.add_argument("--per-sample", action="store_true",
+                     help="also decompose every example on its own from its token pairs (OUT/samples.csv, .json)")
+    per.add_argument("--pairing", default=None, metavar="position|order|FILE.npy",
+                     help="REQUIRED with --per-sample, which token of modality 1 goes with which of modality 2: "
+                     "'position' (token t with token t), 'order' (the k-th token of each modality's mask), or an "
+                     "(N, P, 2) integer .npy of token index pairs, -1 for padding")
+    per.add_argument("--sample-target", default=None, metavar="NAME",
+                     help="Y of each pair: the array targets.NAME, (N, tokens) integer codes (negative: no target) "
+                     "or (N, tokens, d) embeddings (default: the file's only targets.* array)")
+    per.add_argument("--sample-target-at", default=None, metavar="MODALITY",
+                     help="read the target at this modality's token of each pair (default: modality 2)")
+    per.add_argument("--sample-states", default="8", help="token states per modality, 'k' or 'k1,k2' (default 8)")
+    per.add_argument("--sample-target-states", type=int, default=8,
+                     help="states of embedding targets (N, tokens, d) (default 8)")
     _common(p)
     p.set_defaults(func=cmd_analyze)
 
@@ -329,8 +403,11 @@ def _print_tables(table: dict, fmt: str):
 # --------------------------------------------------------------------------- analyze
 
 
-def _resolve_labels(emb, spec) -> dict:
-    """``{label set name: (N,) int codes}`` from --labels."""
+def _resolve_labels(emb, spec, keep=None) -> dict:
+    """``{label set name: (N,) int codes}`` from --labels; with ``keep`` ((N,) bool), the codes
+    of the kept examples only (coded after the cut, so no class is left without examples)."""
+    import numpy as np
+
     from pidjax.io import label_codes, read_labels
 
     if spec is None:
@@ -354,11 +431,13 @@ def _resolve_labels(emb, spec) -> dict:
             raise UserError("--labels is empty")
     out = {}
     for name, values in chosen.items():
-        codes, classes = label_codes(values)
-        if codes.shape[0] != emb.n_samples:
-            raise UserError(f"label set {name!r} has {codes.shape[0]} labels but the embeddings have N={emb.n_samples} examples")
+        values = np.asarray(values)
+        if values.ndim == 1 and values.shape[0] != emb.n_samples:
+            raise UserError(f"label set {name!r} has {values.shape[0]} labels but the embeddings have N={emb.n_samples} examples")
+        codes, classes = label_codes(values if keep is None or values.ndim != 1 else values[keep])
         if len(classes) < 2:
-            raise UserError(f"label set {name!r} has a single class; the decomposition needs at least two")
+            kept = "" if keep is None else " among the examples kept"
+            raise UserError(f"label set {name!r} has a single class{kept}; the decomposition needs at least two")
         out[name] = codes
     return out
 
@@ -397,11 +476,9 @@ def _analyze_layer(e1, e2, labels: dict, settings: dict, seed: int) -> tuple[lis
 
 
 def cmd_analyze(args) -> int:
-    """``pidjax analyze``: resumable layer sweep of saved embeddings, then the report."""
-    import numpy as np
-
-    from pidjax.io import layer_embeddings, load_embeddings, select_modalities
-    from pidjax.resume import finish_sweep, hash_inputs, layer_seed, start_sweep, write_layer
+    """``pidjax analyze``: resumable layer sweep of saved embeddings (and per-sample PID), then the report."""
+    from pidjax.io import layer_embeddings, load_embeddings, select_modalities, subset_examples
+    from pidjax.resume import SAMPLE_DIR, finish_sweep, hash_inputs, layer_seed, read_rows, start_sweep, write_layer
 
     out = Path(args.out)
     _check_out_dir(out)
@@ -418,9 +495,11 @@ def cmd_analyze(args) -> int:
     if not 0 < args.confidence < 1 or not 0 < args.alpha < 1:
         raise UserError("--confidence and --alpha must be between 0 and 1")
     _check_method(args.method)
+    _check_sample_options(args)
     emb = load_embeddings(args.embeddings)
     m1, m2 = select_modalities(emb, args.modalities)
-    labels = _resolve_labels(emb, args.labels)
+    keep, dropped = _examples_to_keep(emb, (m1, m2), args)
+    labels = _resolve_labels(emb, args.labels, keep)
     layers = list(emb.layers)
     if args.layers:
         wanted = [s.strip() for s in args.layers.split(",") if s.strip()]
@@ -429,9 +508,15 @@ def cmd_analyze(args) -> int:
             raise UserError(f"unknown layer {unknown[0]!r}; the embeddings have {', '.join(layers[:12])}"
                             + (" ..." if len(layers) > 12 else ""))
         layers = wanted
+    n_file = emb.n_samples
+    if keep is not None:
+        emb = subset_examples(emb, keep)
+    plan = _sample_plan(emb, args, (m1, m2), layers, keep, n_file) if args.per_sample else None
     dtype = _setup_jax(args)
 
     sources = [args.embeddings] + ([args.labels] if args.labels and Path(args.labels).is_file() else [])
+    if plan is not None and plan["file"]:
+        sources.append(plan["file"])
     inputs = hash_inputs(sources)
     settings = {"modalities": [m1, m2], "layers": layers, "label_sets": list(labels),
                 "states": states if states == "auto" else list(states),
@@ -439,36 +524,61 @@ def cmd_analyze(args) -> int:
                 "bootstrap": args.bootstrap, "permutations": args.permutations, "bias": args.bias,
                 "splits": args.splits, "interval": args.interval, "confidence": args.confidence, "alpha": args.alpha,
                 "check": not args.no_check, "method": args.method, "dtype": dtype}
+    if dropped:  # only when some example is left out, so runs that drop nothing resume either way
+        settings["dropped_examples"] = {k: dropped[k] for k in ("count", "of", "masks", "sha256")}
+    if plan is not None:
+        settings["per_sample"] = plan["settings"]
     done = start_sweep(out, inputs, settings, args.seed, restart=args.restart)
-    if done:
-        _info(args, f"resuming: {len(done)} of {len(layers)} layers already in {out}")
+    done_samples = read_rows(out, SAMPLE_DIR) if plan is not None else {}
+    if plan is None:
+        for name in ("samples.json", "samples.csv", "samples.png"):  # left by an earlier run: not this one's
+            (out / name).unlink(missing_ok=True)
+    sampled = set(plan["layers"]) if plan is not None else set()
+    pending = [(index, layer) for index, layer in enumerate(layers)
+               if index not in done or (layer in sampled and index not in done_samples)]
+    if len(pending) < len(layers):
+        _info(args, f"resuming: {len(layers) - len(pending)} of {len(layers)} layers already in {out}")
+    if plan is not None:
+        _info(args, plan["summary"])
     die_after = int(os.environ.get("PIDJAX_TEST_KILL_AFTER", "0") or 0)  # test hook: SIGKILL mid-sweep
     written, seen_notes = 0, []
-    pending = [(index, layer) for index, layer in enumerate(layers) if index not in done]
-    for index, layer in _progress(pending, args, desc="layers", unit="layer", total=len(layers), initial=len(done)):
-        e1, e2 = layer_embeddings(emb, layer, (m1, m2))
-        rows, notes = _analyze_layer(e1, e2, labels, {**settings, "layer": layer}, layer_seed(args.seed, layer))
-        for row in rows:
-            row["layer"] = layer
-        for note in notes:
-            if note not in seen_notes:
-                seen_notes.append(note)
-                _info(args, f"pidjax analyze: warning: layer {layer}: {note}")
-        write_layer(out, index, layer, rows)
-        done[index] = rows
+
+    def note(layer, text):
+        if text not in seen_notes:
+            seen_notes.append(text)
+            _info(args, f"pidjax analyze: warning: layer {layer}: {text}")
+
+    for index, layer in _progress(pending, args, desc="layers", unit="layer", total=len(layers),
+                                  initial=len(layers) - len(pending)):
+        if index not in done:
+            e1, e2 = layer_embeddings(emb, layer, (m1, m2))
+            rows, notes = _analyze_layer(e1, e2, labels, {**settings, "layer": layer}, layer_seed(args.seed, layer))
+            for row in rows:
+                row["layer"] = layer
+            for text in notes:
+                note(layer, text)
+            write_layer(out, index, layer, rows)
+            done[index] = rows
+        if layer in sampled and index not in done_samples:
+            rows, notes = _sample_layer(emb, layer, (m1, m2), plan, settings, layer_seed(args.seed, f"samples:{layer}"))
+            for text in notes:
+                note(layer, f"per-sample: {text}")
+            write_layer(out, index, layer, rows, part=SAMPLE_DIR)
+            done_samples[index] = rows
         written += 1
         if die_after and written >= die_after:
             os.kill(os.getpid(), signal.SIGKILL)
-    all_rows = [row for index in sorted(done) for row in done[index]]
-    columns = list(dict.fromkeys(k for row in all_rows for k in row))
-    table = {c: np.array([_nan(row.get(c)) for row in all_rows]) for c in columns}
+    table = _table([row for index in sorted(done) for row in done[index]])
     try:
         from pidjax.analysis import contribution_scores
 
         table = dict(contribution_scores(table))  # per-row shares U_i / I(X1,X2;Y), R and S shares
     except ImportError:
         pass
-    manifest = finish_sweep(out, {"embeddings": str(args.embeddings), "n_samples": emb.n_samples})
+    extra = {"embeddings": str(args.embeddings), "n_samples": emb.n_samples}
+    if dropped:
+        extra.update(n_samples_in_file=n_file, dropped_examples=dropped)
+    manifest = finish_sweep(out, extra)
     from pidjax.report import write_csv, write_json, write_report
 
     title = args.title or f"pidjax: {Path(args.embeddings).name} ({m1} vs {m2})"
@@ -477,22 +587,277 @@ def cmd_analyze(args) -> int:
         write_csv(table, out / "results.csv")
     else:
         write_report(table, out, title=title, meta=manifest, modalities=(m1, m2))
-    _summarise(table, args, out)
-    if "converged" in table and not table["converged"].astype(bool).all():
-        print(f"pidjax analyze: {int((~table['converged'].astype(bool)).sum())} rows did not reach the solver "
-              "tolerance (see the bound column)", file=sys.stderr)
+    samples = {}
+    if plan is not None:
+        samples = _table([row for index in sorted(done_samples) for row in done_samples[index]])
+        write_json(samples, out / "samples.json", {**manifest, "per_sample": plan["stated"]})
+        write_csv(samples, out / "samples.csv")
+        if not args.no_report:
+            from pidjax.report.samples import plot_samples
+
+            plot_samples(samples, out / "samples.png", modalities=(m1, m2))
+    _summarise(table, args, out, per_sample=plan is not None)
+    bad = [f"{int((~t['converged'].astype(bool)).sum())} {what}" for what, t in (("rows", table), ("per-sample rows", samples))
+           if "converged" in t and not t["converged"].astype(bool).all()]
+    if bad:
+        print(f"pidjax analyze: {' and '.join(bad)} did not reach the solver tolerance (see the bound column)", file=sys.stderr)
         return EXIT_NOT_CONVERGED
     return EXIT_OK
+
+
+def _table(rows: list[dict]) -> dict:
+    import numpy as np
+
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    return {c: np.array([_nan(row.get(c)) for row in rows]) for c in columns}
+
+
+def _examples_to_keep(emb, modalities, args):
+    """``(keep (N,) bool or None, record)``: the examples whose chosen masks keep a token.
+
+    Without --drop-empty an empty mask stops the run here, once, before any layer is read.
+    """
+    import hashlib
+
+    import numpy as np
+
+    from pidjax.io import empty_masks
+
+    empty = empty_masks(emb, modalities)
+    if not empty:
+        return None, {}
+    n = emb.n_samples
+    bad = np.unique(np.concatenate(list(empty.values())))
+    named = (next(iter(empty)) if len(empty) == 1
+             else " or ".join(f"{key} ({len(rows)})" for key, rows in empty.items()))
+    if not args.drop_empty:
+        first = int(bad[0])
+        which = next(key for key, rows in empty.items() if first in rows)
+        raise UserError(f"{which} keeps no token for example {first}; {len(bad)} of {n} examples have a mask that "
+                        f"keeps no token ({named}): pass --drop-empty to leave them out")
+    if len(bad) == n:
+        raise UserError(f"every one of the {n} examples has a mask that keeps no token ({named}): nothing to analyse")
+    keep = np.ones(n, bool)
+    keep[bad] = False
+    _info(args, f"dropped {len(bad)} of {n} examples whose {named} keeps no token")
+    record = {"count": int(len(bad)), "of": int(n), "masks": {k: int(len(v)) for k, v in empty.items()},
+              "sha256": hashlib.sha256(bad.astype(np.int64).tobytes()).hexdigest()}
+    if len(bad) <= 1000:
+        record["indices"] = bad.astype(int).tolist()
+    return keep, record
+
+
+def _check_sample_options(args):
+    given = [f"--{k.replace('_', '-')}" for k in ("pairing", "sample_target", "sample_target_at")
+             if getattr(args, k) is not None]
+    if not args.per_sample:
+        if given:
+            raise UserError(f"{given[0]} only applies with --per-sample")
+        return
+    if args.pairing is None:
+        raise UserError("--per-sample needs --pairing position|order|FILE.npy: nothing in two tokenised modalities "
+                        "says which token goes with which, so the rule must be stated")
+    if args.sample_target_states < 2:
+        raise UserError("--sample-target-states must be >= 2")
+    try:
+        auto = _parse_states(args.sample_states) == "auto"
+    except UserError as exc:
+        raise UserError(str(exc).replace("--states", "--sample-states")) from None
+    if auto:
+        raise UserError("--sample-states needs one or two integers >= 2 ('auto' is for the layer sweep)")
+
+
+def _sample_plan(emb, args, modalities, layers, keep, n_file) -> dict:
+    """What --per-sample needs that no layer changes: the token pairs of every example, the target
+    of each pair, which examples have a valid pair, and the sentences that state the choices.
+
+    Returns:
+      ``{"pairs" (E, P, 2) int64 (-1: no pair), "targets" (E, P) codes or (E, P, d) floats,
+      "mask_1"/"mask_2" (E, T1)/(E, T2) bool, "rows" (E,) the kept examples' indices in ``emb``,
+      "examples" (E,) their indices in the file, "layers" (the token-level ones of the chosen
+      layers), "stated", "settings", "summary", "file"}``.
+    """
+    import hashlib
+
+    import numpy as np
+
+    m1, m2 = modalities
+    n = emb.n_samples
+    pooled = [(layer, mod) for layer in layers for mod in modalities if len(emb.layers[layer][mod].shape) != 3]
+    if pooled and (args.layers or len({layer for layer, _ in pooled}) == len(layers)):
+        layer, mod = pooled[0]
+        raise UserError(f"--per-sample needs token-level arrays (N, T, D) with masks; layer.{layer}.{mod} is pooled, "
+                        f"shape {tuple(emb.layers[layer][mod].shape)}" + (" (leave it out of --layers)" if args.layers else ""))
+    skipped = list(dict.fromkeys(layer for layer, _ in pooled))  # e.g. a two-tower "proj" layer
+    layers = [layer for layer in layers if layer not in skipped]
+    axes = {}
+    for layer in layers:
+        for mod in modalities:
+            shape = tuple(emb.layers[layer][mod].shape)
+            if axes.setdefault(mod, (layer, shape[1]))[1] != shape[1]:
+                first, t = axes[mod]
+                raise UserError(f"--per-sample needs the same token count at every layer: layer.{first}.{mod} has "
+                                f"{t} tokens, layer.{layer}.{mod} has {shape[1]} (choose layers with --layers)")
+    t1, t2 = axes[m1][1], axes[m2][1]
+    masks = [np.asarray(emb.masks[m]) != 0 if m in emb.masks else np.ones((n, t), bool)
+             for m, t in ((m1, t1), (m2, t2))]
+    fused = all(emb.layers[layer][m1] is emb.layers[layer][m2] for layer in layers)
+    rows_all = np.arange(n)
+    path = None
+    if args.pairing == "position":
+        if t1 != t2:
+            raise UserError(f"--pairing position pairs token t of {m1} with token t of {m2}, but they have {t1} and "
+                            f"{t2} tokens: use --pairing order or an alignment FILE.npy")
+        pairs = np.broadcast_to(np.arange(t1)[None, :, None], (n, t1, 2)).copy()
+        stated = f"position: token t of {m1} with token t of {m2}"
+    elif args.pairing == "order":
+        counts = np.minimum(masks[0].sum(1), masks[1].sum(1))
+        p = max(int(counts.max()), 1)
+        pairs = np.stack([np.argsort(~m, axis=1, kind="stable")[:, :p] for m in masks], axis=-1)
+        pairs = np.where((np.arange(p)[None, :] < counts[:, None])[..., None], pairs, -1)
+        stated = (f"order: the k-th {m1} token with the k-th {m2} token, counted along each modality's mask "
+                  "(tokens past the shorter one are unpaired)")
+    else:
+        path = Path(args.pairing)
+        if path.suffix.lower() != ".npy" or not path.is_file():
+            raise UserError(f"--pairing must be 'position', 'order' or an existing .npy file; got {args.pairing!r}")
+        from pidjax.io import open_arrays
+
+        pairs = np.asarray(next(iter(open_arrays(path).values())))
+        if pairs.ndim != 3 or pairs.shape[0] != n_file or pairs.shape[2] != 2 or not np.issubdtype(pairs.dtype, np.integer):
+            raise UserError(f"--pairing {path}: expected integer (N={n_file}, P, 2) token index pairs "
+                            f"({m1} token, {m2} token), -1 for padding; got {pairs.dtype} {pairs.shape}")
+        for side, (mod, t) in enumerate(((m1, t1), (m2, t2))):
+            if (pairs[..., side] >= t).any():
+                raise UserError(f"--pairing {path}: a pair refers to {mod} token {int(pairs[..., side].max())} but "
+                                f"{mod} has {t} tokens{' (indices count along the fused token axis)' if fused else ''}")
+        pairs = pairs.astype(np.int64)[keep] if keep is not None else pairs.astype(np.int64)
+        stated = f"alignment {path.name}: (N, P, 2) index pairs ({m1} token, {m2} token)"
+    name, at = _sample_target(emb, args, modalities)
+    side = modalities.index(at)
+    target = emb.targets[name]
+    t_at = (t1, t2)[side]
+    if target.shape[1] != t_at:
+        raise UserError(f"targets.{name} has {target.shape[1]} tokens but {at} has {t_at}: the target of a pair is "
+                        f"read at its {at} token (--sample-target-at)")
+    safe = np.where(pairs >= 0, pairs, 0)
+    y = np.asarray(target)[rows_all[:, None], safe[..., side]]
+    valid = (pairs >= 0).all(-1) & masks[0][rows_all[:, None], safe[..., 0]] & masks[1][rows_all[:, None], safe[..., 1]]
+    if y.ndim == 2:
+        if np.issubdtype(y.dtype, np.floating):
+            if not np.all(np.isfinite(y[valid]) & (y[valid] == np.round(y[valid]))):
+                raise UserError(f"targets.{name} is (N, tokens) but not integer codes: store integer codes, or "
+                                "(N, tokens, d) embeddings to discretise")
+            y = y.astype(np.int64)
+        if np.issubdtype(y.dtype, np.integer):
+            valid &= y >= 0
+        classes, codes = np.unique(y[valid], return_inverse=True)
+        targets = np.zeros(y.shape, np.int64)
+        targets[valid] = codes
+        k = len(classes)
+        stated_y = f"targets.{name} at the {at} token of each pair ({k} codes; negative codes: no target)"
+    else:
+        valid &= np.isfinite(y).all(-1)
+        targets = np.where(valid[..., None], y, 0).astype(np.float32)
+        k = args.sample_target_states
+        stated_y = f"targets.{name} at the {at} token of each pair (embeddings, discretised into {k} states)"
+    pairs = np.where(valid[..., None], pairs, -1)
+    counts = valid.sum(1)
+    empty = np.flatnonzero(counts == 0)
+    kept_in_file = rows_all if keep is None else np.flatnonzero(keep)
+    record = {}
+    if empty.size:
+        where = f"under --pairing {args.pairing}" + (" with a target" if y.ndim == 2 else "")
+        hint = (f" ({m1} and {m2} tokens of a fused array never share a position: use --pairing order or an "
+                "alignment)" if fused and args.pairing == "position" else "")
+        if empty.size == n:
+            raise UserError(f"per-sample: none of the {n} examples has a valid token pair {where}{hint}")
+        if not args.drop_empty:
+            raise UserError(f"per-sample: example {int(kept_in_file[empty[0]])} has no valid token pair {where} "
+                            f"({empty.size} of {n} examples){hint}: check --pairing and the targets, or pass "
+                            "--drop-empty to leave them out of the per-sample table")
+        record = {"dropped_no_pair": int(empty.size),
+                  "sha256": hashlib.sha256(kept_in_file[empty].astype(np.int64).tobytes()).hexdigest()}
+    if y.ndim == 2 and k < 2:
+        raise UserError(f"targets.{name} takes a single value on every valid pair: every term would be 0")
+    rows = np.flatnonzero(counts > 0)
+    sample_states = _parse_states(args.sample_states)
+    cells = sample_states[0] * sample_states[1] * k
+    summary = (f"per-sample: pairs by {stated}; Y = {stated_y}; {rows.size} examples with "
+               f"{int(counts[rows].min())}-{int(counts[rows].max())} valid pairs each for {cells} cells: per-example "
+               "values are strongly biased upwards, compare examples with each other")
+    if empty.size:
+        summary += f"; left out {empty.size} examples with no valid pair"
+    if skipped:
+        summary += f"; pooled layers without tokens skipped: {', '.join(skipped)}"
+    settings = {"pairing": args.pairing if path is None else f"file:{path.name}", "target": name, "target_at": at,
+                "states": list(sample_states), "target_states": k if y.ndim == 3 else None, **record}
+    return {"pairs": pairs[rows], "targets": targets[rows], "mask_1": masks[0][rows], "mask_2": masks[1][rows],
+            "rows": rows, "examples": kept_in_file[rows], "layers": layers,
+            "stated": {"pairing": stated, "target": stated_y, **record},
+            "settings": settings, "summary": summary, "file": str(path) if path else None,
+            "pairing_name": args.pairing if path is None else f"file:{path.name}", "target_name": f"targets.{name}",
+            "states": sample_states, "target_states": int(args.sample_target_states)}
+
+
+def _sample_target(emb, args, modalities) -> tuple[str, str]:
+    """``(target name, modality whose token reads it)`` from --sample-target / --sample-target-at."""
+    have = ", ".join(f"targets.{k}" for k in emb.targets) or "none"
+    name = args.sample_target
+    if name is None:
+        if len(emb.targets) != 1:
+            raise UserError("--per-sample needs a per-token target Y: store targets.<name> (N, tokens) codes or "
+                            f"(N, tokens, d) embeddings and pass --sample-target NAME (targets found: {have})")
+        name = next(iter(emb.targets))
+    name = name[len("targets."):] if name.startswith("targets.") else name
+    if name not in emb.targets:
+        label = name[len("labels."):] if name.startswith("labels.") else name
+        if label in emb.label_sets:
+            raise UserError(f"--sample-target {name}: a label set is one value per example, the same for every pair "
+                            "of that example, so every per-sample term would be 0; store a per-token targets.<name>")
+        raise UserError(f"unknown --sample-target {name!r}; the embeddings have: {have}")
+    at = args.sample_target_at or modalities[1]
+    if at not in modalities:
+        raise UserError(f"--sample-target-at {at!r} must be one of the two modalities, {modalities[0]} or {modalities[1]}")
+    return name, at
+
+
+def _sample_layer(emb, layer, modalities, plan: dict, settings: dict, seed: int) -> tuple[list[dict], list[str]]:
+    """Per-sample PID of one layer: JSON-ready rows (one per example) and the warnings raised."""
+    import numpy as np
+
+    from pidjax.analysis import sample_profiles
+    from pidjax.report.tables import records
+
+    m1, m2 = modalities
+    a1, a2 = emb.layers[layer][m1], emb.layers[layer][m2]
+    x1 = np.asarray(a1[plan["rows"]], np.float32)
+    x2 = x1 if a2 is a1 else np.asarray(a2[plan["rows"]], np.float32)  # a fused layer is read once
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        table = sample_profiles(x1, x2, plan["targets"], pairing=plan["pairs"], n_states=plan["states"],
+                                n_targets=plan["target_states"], mask_1=plan["mask_1"], mask_2=plan["mask_2"],
+                                bias=settings["bias"], n_permutations=settings["permutations"],
+                                n_splits=settings["splits"], seed=seed, method=settings.get("method"))
+    notes = [str(w.message) for w in caught if issubclass(w.category, UserWarning)
+             and not str(w.message).startswith("sample-level PID pairs tokens by")]  # stated once, up front
+    rows = []
+    for example, row in zip(plan["examples"], records(table)):
+        row.pop("example", None)
+        rows.append({"layer": layer, "example": int(example), **row,
+                     "pairing": plan["pairing_name"], "target": plan["target_name"]})
+    return rows, notes
 
 
 def _nan(v):
     return float("nan") if v is None else v
 
 
-def _summarise(table, args, out: Path):
+def _summarise(table, args, out: Path, per_sample: bool = False):
     if args.quiet:
         return
     print(f"wrote {out / 'results.json'} and {out / 'results.csv'}"
+          + (f", {out / 'samples.json'} and {out / 'samples.csv'}" if per_sample else "")
           + ("" if args.no_report else f"; report: {out / 'report.html'}"), file=sys.stderr)
 
 
@@ -510,6 +875,52 @@ def cmd_demo(args) -> int:
     result = run_demo(args.out, quick=args.quick, seed=args.seed)
     report = (result or {}).get("report") or (result or {}).get("html") if isinstance(result, dict) else None
     _info(args, f"demo written to {args.out}" + (f"; open {report}" if report else ""))
+    return EXIT_OK
+
+
+def _parse_pairing(text: str):
+    if text == "relative":
+        return "relative"
+    try:
+        pairs = [tuple(int(v) for v in part.split(":")) for part in text.split(",") if part.strip()]
+    except ValueError:
+        pairs = []
+    if not pairs or any(len(p) != 2 for p in pairs):
+        raise UserError(f"--pairing must be 'relative' or index pairs 'text:image,...' such as 0:0,1:2; got {text!r}")
+    return pairs
+
+
+def cmd_extract(args) -> int:
+    """``pidjax extract``: a Hugging Face model over rows of (text, image, label) into an embeddings folder."""
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be >= 1")
+    pairing = _parse_pairing(args.pairing)
+    out = Path(args.out)
+    _check_out_dir(out)
+    try:
+        from pidjax.adapters._hf_checkpoint import extract_rows, load_checkpoint
+        from pidjax.adapters._rows import read_rows
+        from pidjax.adapters.torch import layout_for
+    except ImportError as exc:
+        raise UserError(f"pidjax extract needs torch and transformers: pip install 'pidjax[torch]' ({exc})") from None
+    try:
+        layout = layout_for(args.layout)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    rows = read_rows(args.data)
+    _info(args, f"{len(rows.texts)} rows from {rows.source}; loading {args.model}")
+    model, processor = load_checkpoint(args.model)
+    if args.torch_device != "cpu":
+        model.to(args.torch_device)
+    options = {"pairing": pairing, "projections": not args.no_projections, "tokens": args.tokens,
+               "include_special": args.include_special, "ablation": args.ablation}
+    if args.layers:
+        options["layers"] = [s.strip() for s in args.layers.split(",") if s.strip()]
+    result = extract_rows(model, processor, rows, layout, out, batch_size=args.batch_size, prompt=args.prompt,
+                          overwrite=args.overwrite, progress=not args.quiet, **options)
+    _info(args, f"wrote {len(result.layers)} layers of {len(rows.texts)} examples to {out}"
+          + (" (with layer-wise ablation)" if args.ablation else "")
+          + f"; next: pidjax analyze {out} --out runs/{out.name}")
     return EXIT_OK
 
 

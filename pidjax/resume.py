@@ -1,9 +1,10 @@
 """Resumable sweeps: one file of results per finished layer, and a manifest that pins the run.
 
-An output folder holds ``manifest.json`` (input file hashes, settings, seed, versions) and
+An output folder holds ``manifest.json`` (input file hashes, settings, seed, versions),
 ``layers/<index>.json`` (the result rows of one layer, written atomically when the layer is
-done). Re-running with the same inputs and settings skips the layers already on disk; with
-different ones it refuses, so a folder never mixes two runs. Each layer's randomness is drawn
+done) and, for a per-sample analysis, ``samples/<index>.json`` (its rows for that layer).
+Re-running with the same inputs and settings skips the layers already on disk; with different
+ones it refuses, so a folder never mixes two runs. Each layer's randomness is drawn
 from ``layer_seed(seed, layer)``, so a resumed sweep gives the same numbers as one that was
 never stopped.
 """
@@ -22,6 +23,8 @@ from pidjax.io import InputError
 
 MANIFEST = "manifest.json"
 LAYER_DIR = "layers"
+SAMPLE_DIR = "samples"
+PARTS = (LAYER_DIR, SAMPLE_DIR)  # folders of finished pieces, cleared together when a sweep starts afresh
 
 
 def file_sha256(path, chunk: int = 1 << 24) -> str:
@@ -107,23 +110,45 @@ def start_sweep(out_dir, inputs: dict, settings: dict, seed: int, restart: bool 
                 f"{out} holds a sweep with different {', '.join(changed)}; use another --out, or --restart to overwrite it"
             )
     else:
-        for f in (out / LAYER_DIR).glob("*.json"):
-            f.unlink()
+        for part in PARTS:
+            for f in (out / part).glob("*.json"):
+                f.unlink()
         manifest = {**pinned, "versions": versions(), "created": _now(), "complete": False}
         _atomic_write(manifest_path, json.dumps(manifest, indent=1, default=str) + "\n")
+    return read_rows(out, LAYER_DIR)
+
+
+def read_rows(out_dir, part: str = LAYER_DIR) -> dict[int, list]:
+    """The rows already stored under ``out_dir/part/``, by layer index (``{}`` when none).
+
+    Call after :func:`start_sweep`, which clears every part when a sweep starts afresh. A file
+    that is not a finished piece is deleted (its layer is then redone).
+
+    Returns:
+      ``{layer index: [row dict, ...]}``.
+
+    Example:
+      >>> done = start_sweep("runs/a", inputs, settings, seed=0)  # doctest: +SKIP
+      >>> samples_done = read_rows("runs/a", SAMPLE_DIR)  # doctest: +SKIP
+    """
     done = {}
-    for f in (out / LAYER_DIR).glob("*.json"):
+    for f in (Path(out_dir) / part).glob("*.json"):
         try:
             doc = json.loads(f.read_text())
             done[int(doc["index"])] = doc["rows"]
         except (ValueError, KeyError):
-            f.unlink()  # a layer file is written atomically, so this is foreign; redo the layer
+            f.unlink()  # a piece is written atomically, so this is foreign; redo the layer
     return done
 
 
-def write_layer(out_dir, index: int, layer: str, rows: list[dict]) -> Path:
-    """Store the finished rows of one layer (atomic: a kill leaves the old state or the new)."""
-    path = Path(out_dir) / LAYER_DIR / f"{index:05d}.json"
+def write_layer(out_dir, index: int, layer: str, rows: list[dict], part: str = LAYER_DIR) -> Path:
+    """Store the finished rows of one layer (atomic: a kill leaves the old state or the new).
+
+    ``part`` is the folder: ``layers`` for the layer sweep, ``samples`` for per-sample rows.
+    """
+    folder = Path(out_dir) / part
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{index:05d}.json"
     _atomic_write(path, json.dumps({"index": index, "layer": layer, "rows": rows}, allow_nan=True) + "\n")
     return path
 

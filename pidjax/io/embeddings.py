@@ -2,20 +2,29 @@
 
 The convention (see docs/file-format.md) is a flat set of named arrays, ``N`` = examples:
 
-=========================  =====================  ============================================
-key                        shape                  meaning
-=========================  =====================  ============================================
-``layer.<layer>.<mod>``    ``(N, D)``/``(N,T,D)`` embedding of modality ``<mod>`` at ``<layer>``
-``mask.<mod>``             ``(N, T)``             token mask (non-zero = real token) for pooling
-``labels``                 ``(N,)``               the task label (any integer or string codes)
-``labels.<name>``          ``(N,)``               further label sets
-``predictions``            ``(N,)``               the model's predicted label
-=========================  =====================  ============================================
+============================  =====================  ===========================================
+key                           shape                  meaning
+============================  =====================  ===========================================
+``layer.<layer>.<mod>``       ``(N, D)``/``(N,T,D)`` embedding of modality ``<mod>`` at ``<layer>``
+``fused.<layer>``             ``(N, T, D)``          one token array holding every modality that
+                                                     has a ``mask.<mod>`` (single-stream models)
+``mask.<mod>``                ``(N, T)``             token mask (non-zero = real token) for pooling
+``labels``                    ``(N,)``               the task label (any integer or string codes)
+``labels.<name>``             ``(N,)``               further label sets
+``predictions``               ``(N,)``               the model's predicted label
+``ablated.<layer>.<mod>``     ``(N,)``               predictions with ``<mod>``'s tokens at
+                                                     ``<layer>`` replaced by their data-set mean
+``targets.<name>``            ``(N, T)``/``(N,T,d)`` a per-token target (``pidjax analyze
+                                                     --per-sample``): codes or embeddings
+============================  =====================  ===========================================
 
 ``<layer>`` may contain dots (``layer.encoder.3.text`` is layer ``encoder.3``); ``<mod>`` may
 not. Token-level arrays ``(N, T, D)`` are mean-pooled over the tokens the mask keeps (all
-tokens when there is no mask). The same keys can live in one ``.npz`` or ``.safetensors`` file
-or be spread over a folder of such files; in a file named ``layer.<layer>.npz`` (or
+tokens when there is no mask). A ``fused.<layer>`` array stands for ``layer.<layer>.<mod>``
+of every modality with a mask, each pooled over its own mask; it is stored, opened and read
+once, whatever the number of modalities. The same keys can live in one ``.npz`` or
+``.safetensors`` file or be spread over a folder of such files (a ``.npy`` file is one array
+named by its file name, e.g. ``fused.3.npy``); in a file named ``layer.<layer>.npz`` (or
 ``.safetensors``) a bare key ``<mod>`` stands for ``layer.<layer>.<mod>``.
 """
 
@@ -32,6 +41,8 @@ from pidjax.io._formats import InputError, open_arrays, write_safetensors
 
 SUFFIXES = (".npz", ".safetensors", ".npy")
 LABEL_KEYS = ("labels", "predictions")
+# keys a layer file (``layer.<layer>.npz``) keeps as they are instead of reading them as bare modality names
+_FULL_KEYS = ("layer.", "fused.", "mask.", "labels", "predictions", "ablated.", "targets.")
 
 
 class Embeddings(NamedTuple):
@@ -39,13 +50,18 @@ class Embeddings(NamedTuple):
 
     Fields:
       layers: ``{layer: {modality: array}}`` in natural layer order; arrays ``(N, D)`` or
-        ``(N, T, D)``, not yet read.
+        ``(N, T, D)``, not yet read. A ``fused.<layer>`` array appears under every modality
+        with a mask, as the SAME object (never a copy per modality).
       masks: ``{modality: array (N, T)}`` token masks.
       label_sets: ``{name: array (N,)}``: ``labels``, ``labels.<name>`` as ``<name>``,
         ``predictions``.
       n_samples: ``N``.
       modalities: modality names in the order first seen.
       sources: the files read.
+      ablated: ``{layer: {modality: array (N,)}}``, the model's predictions with that
+        modality's tokens at that layer replaced by their data-set mean (``ablated.*`` keys).
+      targets: ``{name: array (N, T) or (N, T, d)}``, per-token targets (``targets.*`` keys).
+      fused: the layers stored as one ``fused.<layer>`` array, in layer order.
     """
 
     layers: dict
@@ -54,6 +70,9 @@ class Embeddings(NamedTuple):
     n_samples: int
     modalities: tuple
     sources: tuple
+    ablated: dict = {}
+    targets: dict = {}
+    fused: tuple = ()
 
 
 def natural_key(name: str):
@@ -77,9 +96,17 @@ def _keys_of(file: Path) -> dict[str, object]:
     stem = file.name[: -len(file.suffix)]
     if file.suffix.lower() != ".npy" and stem.startswith("layer.") and stem.count(".") >= 1:
         layer = stem[len("layer."):]
-        arrays = {(k if k.startswith(("layer.", "mask.", "labels", "predictions")) else f"layer.{layer}.{k}"): v
-                  for k, v in arrays.items()}
+        arrays = {(k if k.startswith(_FULL_KEYS) else f"layer.{layer}.{k}"): v for k, v in arrays.items()}
     return arrays
+
+
+def _split_key(key: str, prefix: str, where) -> tuple[str, str]:
+    """``(layer, modality)`` of ``<prefix><layer>.<modality>``."""
+    rest = key[len(prefix):]
+    layer, _, mod = rest.rpartition(".")
+    if not layer or not mod:
+        raise InputError(f"key {key!r} in {where} must be {prefix}<layer>.<modality>")
+    return layer, mod
 
 
 def load_embeddings(path) -> Embeddings:
@@ -93,9 +120,13 @@ def load_embeddings(path) -> Embeddings:
       An :class:`Embeddings` whose arrays are read-only memory maps.
 
     Raises:
-      InputError: missing or unreadable files, a key found twice, no ``layer.*`` keys, a layer
-        lacking a modality, arrays whose first axis is not ``N``, or masks/labels of the
-        wrong shape. The message is one line naming the key and the file.
+      InputError: missing or unreadable files, a key found twice, no ``layer.*``/``fused.*``
+        keys, a layer lacking a modality, arrays whose first axis is not ``N``, masks/labels of
+        the wrong shape; for ``fused.<layer>``: no masks, a mask that is not ``(N, T)`` of the
+        fused arrays, fused arrays with different ``T``, or a modality given both fused and as
+        ``layer.<layer>.<modality>``; ``ablated.*`` arrays that are not ``(N,)`` or name an
+        unknown layer or modality; ``targets.*`` that are not ``(N, T)``/``(N, T, d)``. The
+        message is one line naming the key and the file.
 
     Example:
       >>> emb = load_embeddings("embeddings.npz")  # doctest: +SKIP
@@ -110,22 +141,29 @@ def load_embeddings(path) -> Embeddings:
             if key in keys:
                 raise InputError(f"key {key!r} appears in both {keys[key][1]} and {file}")
             keys[key] = (arr, file)
+    where = {k: str(f) for k, (_, f) in keys.items()}
 
     layers: dict[str, dict[str, object]] = {}
-    masks, label_sets, modalities, ignored = {}, {}, [], []
+    origin: dict[tuple[str, str], str] = {}  # (layer, modality) -> the key it came from
+    fused: dict[str, object] = {}
+    masks, label_sets, ablated, targets, modalities, ignored = {}, {}, {}, {}, [], []
     for key, (arr, _) in keys.items():
         if key.startswith("layer."):
-            rest = key[len("layer."):]
-            if "." not in rest:
-                raise InputError(f"key {key!r} in {keys[key][1]} must be layer.<layer>.<modality>")
-            layer, mod = rest.rsplit(".", 1)
-            if not layer or not mod:
-                raise InputError(f"key {key!r} in {keys[key][1]} must be layer.<layer>.<modality>")
+            layer, mod = _split_key(key, "layer.", where[key])
             layers.setdefault(layer, {})[mod] = arr
+            origin[layer, mod] = key
             if mod not in modalities:
                 modalities.append(mod)
+        elif key.startswith("fused."):
+            if key == "fused.":
+                raise InputError(f"key {key!r} in {where[key]} must be fused.<layer>")
+            fused[key[len("fused."):]] = arr
         elif key.startswith("mask."):
             masks[key[len("mask."):]] = arr
+        elif key.startswith("ablated."):
+            ablated[_split_key(key, "ablated.", where[key])] = arr
+        elif key.startswith("targets.") and len(key) > len("targets."):
+            targets[key[len("targets."):]] = arr
         elif key == "labels" or key == "predictions":
             label_sets[key] = arr
         elif key.startswith("labels."):
@@ -134,18 +172,20 @@ def load_embeddings(path) -> Embeddings:
             ignored.append(key)
     if ignored:
         warnings.warn(f"ignoring keys outside the naming convention: {', '.join(sorted(ignored)[:5])}", stacklevel=2)
-    if not layers:
-        raise InputError(f"{path} holds no embeddings: expected keys layer.<layer>.<modality> (found {_few(keys)})")
+    if not layers and not fused:
+        raise InputError(f"{path} holds no embeddings: expected keys layer.<layer>.<modality> or fused.<layer> "
+                         f"(found {_few(keys)})")
+    if fused:
+        _add_fused(fused, masks, layers, origin, modalities, where)
 
-    where = {k: str(f) for k, (_, f) in keys.items()}
-    first_key = next(k for k in keys if k.startswith("layer."))
+    first_key = next(k for k in keys if k.startswith(("layer.", "fused.")))
     n = int(np.shape(keys[first_key][0])[0]) if np.ndim(keys[first_key][0]) else 0
     for layer, mods in layers.items():
         missing = [m for m in modalities if m not in mods]
         if missing:
             raise InputError(f"layer {layer!r} lacks modality {missing[0]!r} (every layer needs {', '.join(modalities)})")
         for mod, arr in mods.items():
-            key = f"layer.{layer}.{mod}"
+            key = origin[layer, mod]
             shape = tuple(arr.shape)
             if len(shape) not in (2, 3):
                 raise InputError(f"{key} in {where[key]} has shape {shape}; expected (N, D) or (N, tokens, D)")
@@ -165,7 +205,66 @@ def load_embeddings(path) -> Embeddings:
         if tuple(lab.shape) != (n,):
             raise InputError(f"{key} in {where[key]} has shape {tuple(lab.shape)} but the embeddings have N={n} examples; expected ({n},)")
     ordered = {k: layers[k] for k in sorted(layers, key=natural_key)}
-    return Embeddings(ordered, masks, label_sets, n, tuple(modalities), tuple(files))
+    by_layer: dict[str, dict[str, object]] = {}
+    for (layer, mod), arr in ablated.items():
+        key = f"ablated.{layer}.{mod}"
+        if layer not in layers:
+            raise InputError(f"{key} in {where[key]} names layer {layer!r}, which the embeddings do not have "
+                             f"(layers: {', '.join(list(ordered)[:8])}{' ...' if len(ordered) > 8 else ''})")
+        if mod not in modalities:
+            raise InputError(f"{key} in {where[key]} names modality {mod!r}, which no layer has (modalities: {', '.join(modalities)})")
+        if tuple(arr.shape) != (n,):
+            raise InputError(f"{key} in {where[key]} has shape {tuple(arr.shape)}; expected one prediction per example, ({n},)")
+        by_layer.setdefault(layer, {})[mod] = arr
+    by_layer = {k: by_layer[k] for k in sorted(by_layer, key=natural_key)}
+    token_counts = sorted({int(a.shape[1]) for mods in layers.values() for a in mods.values() if len(a.shape) == 3})
+    for name, arr in targets.items():
+        key = f"targets.{name}"
+        shape = tuple(arr.shape)
+        if len(shape) not in (2, 3) or shape[0] != n:
+            raise InputError(f"{key} in {where[key]} has shape {shape}; expected one target per token, (N={n}, tokens) "
+                             "codes or (N, tokens, d) embeddings")
+        if shape[1] not in token_counts:
+            raise InputError(f"{key} in {where[key]} has {shape[1]} tokens but no token-level array has "
+                             f"({'token counts: ' + ', '.join(map(str, token_counts)) if token_counts else 'every array is pooled'})")
+    fused_layers = tuple(k for k in ordered if k in fused)
+    return Embeddings(ordered, masks, label_sets, n, tuple(modalities), tuple(files), by_layer, targets, fused_layers)
+
+
+def _add_fused(fused: dict, masks: dict, layers: dict, origin: dict, modalities: list, where: dict):
+    """Enter each ``fused.<layer>`` as ``layer.<layer>.<mod>`` of every modality with a mask."""
+    first = next(iter(fused))
+    ref_key = f"fused.{first}"
+    for layer, arr in fused.items():
+        key = f"fused.{layer}"
+        if len(arr.shape) != 3:
+            raise InputError(f"{key} in {where[key]} has shape {tuple(arr.shape)}; expected (N, tokens, D)")
+    if not masks:
+        raise InputError(f"{ref_key} in {where[ref_key]} holds the tokens of every modality but there is no "
+                         "mask.<modality> (N, tokens) to say which tokens belong to which modality")
+    n, t = (int(s) for s in fused[first].shape[:2])
+    for layer, arr in fused.items():
+        key = f"fused.{layer}"
+        if int(arr.shape[1]) != t:
+            raise InputError(f"{key} in {where[key]} has {arr.shape[1]} tokens but {ref_key} in {where[ref_key]} has {t}: "
+                             "the masks are shared by every layer, so every fused array needs the same token count")
+    for mod, mask in masks.items():
+        key = f"mask.{mod}"
+        if tuple(mask.shape) != (n, t):
+            raise InputError(f"{key} in {where[key]} has shape {tuple(mask.shape)}; expected (N, tokens) = {(n, t)} "
+                             f"of the fused arrays ({ref_key} in {where[ref_key]})")
+    for layer, arr in fused.items():
+        mods = layers.setdefault(layer, {})
+        for mod in masks:
+            if mod in mods:
+                other = origin[layer, mod]
+                raise InputError(f"modality {mod!r} of layer {layer!r} is given twice: in fused.{layer} "
+                                 f"({where[f'fused.{layer}']}, by mask.{mod}) and as {other} ({where[other]}); keep one")
+            mods[mod] = arr  # the same memory map for every modality
+            origin[layer, mod] = f"fused.{layer}"
+    for mod in masks:
+        if mod not in modalities:
+            modalities.append(mod)
 
 
 def _few(keys) -> str:
@@ -197,6 +296,186 @@ def select_modalities(emb: Embeddings, requested=None) -> tuple[str, str]:
     return names[0], names[1]
 
 
+# --------------------------------------------------------------------------- empty masks, subsets
+
+
+def _token_masked(emb: Embeddings, modalities) -> list[str]:
+    """The modalities among ``modalities`` whose mask is used: they have a mask and token-level arrays."""
+    if modalities is None:
+        mods = list(emb.modalities)
+    else:
+        mods = [s.strip() for s in modalities.split(",")] if isinstance(modalities, str) else list(modalities)
+    for mod in mods:
+        if mod not in emb.modalities:
+            raise InputError(f"unknown modality {mod!r}; the embeddings have {', '.join(emb.modalities)}")
+    return [m for m in mods if m in emb.masks
+            and any(len(layer[m].shape) == 3 for layer in emb.layers.values())]
+
+
+def empty_masks(emb: Embeddings, modalities=None) -> dict[str, np.ndarray]:
+    """The examples whose token mask keeps no token, per mask.
+
+    Args:
+      emb: opened embeddings.
+      modalities: names (or ``"a,b"``) to look at; ``None`` for every modality.
+
+    Returns:
+      ``{"mask.<modality>": sorted example indices (k,) int64}``, only masks with ``k > 0``.
+      Masks of modalities stored only pooled ``(N, D)`` are not consulted (nothing pools them).
+
+    Raises:
+      InputError: an unknown modality.
+
+    Example:
+      >>> empty_masks(emb, ("text", "image"))  # doctest: +SKIP
+      {'mask.image': array([ 4, 17])}
+    """
+    out = {}
+    for mod in _token_masked(emb, modalities):
+        empty = np.flatnonzero(~(np.asarray(emb.masks[mod]) != 0).any(axis=1))
+        if empty.size:
+            out[f"mask.{mod}"] = empty.astype(np.int64)
+    return out
+
+
+def nonempty_examples(emb: Embeddings, modalities=None) -> np.ndarray:
+    """Which examples every selected modality's mask keeps at least one token of.
+
+    Args:
+      emb: opened embeddings.
+      modalities: names (or ``"a,b"``) to look at; ``None`` for every modality.
+
+    Returns:
+      ``(N,)`` bool, True where pooling every selected modality is defined; all True when the
+      modalities have no masks.
+
+    Raises:
+      InputError: an unknown modality.
+
+    Example:
+      >>> keep = nonempty_examples(emb, ("text", "image"))  # doctest: +SKIP
+      >>> emb = subset_examples(emb, keep)  # doctest: +SKIP
+    """
+    keep = np.ones(emb.n_samples, bool)
+    for rows in empty_masks(emb, modalities).values():
+        keep[rows] = False
+    return keep
+
+
+class _Rows:
+    """Some rows of a (memory-mapped) array, read only when sliced: what :func:`subset_examples` holds."""
+
+    def __init__(self, base, index: np.ndarray):
+        self.base, self.index = base, index
+        self.shape = (len(index), *tuple(base.shape)[1:])
+        self.dtype = np.dtype(base.dtype)
+        self.ndim = len(self.shape)
+
+    def __len__(self):
+        return self.shape[0]
+
+    def __getitem__(self, item):
+        if isinstance(item, tuple):
+            head, rest = item[0], item[1:]
+            rows = self[head]
+            return rows[rest] if np.ndim(self.index[head]) == 0 else rows[(slice(None), *rest)]
+        return np.asarray(self.base[self.index[item]])
+
+    def __array__(self, dtype=None, copy=None):
+        arr = np.asarray(self.base[self.index])
+        return arr if dtype is None else arr.astype(dtype, copy=False)
+
+    def __repr__(self):
+        return f"_Rows({len(self.index)} of {self.base.shape[0]} rows, shape={self.shape}, dtype={self.dtype})"
+
+
+def subset_examples(emb: Embeddings, keep) -> Embeddings:
+    """The same embeddings restricted to some examples, without reading any array.
+
+    Every array (layers, masks, label sets, predictions, ablated predictions, targets) is cut the
+    same way. Token arrays become lazy row views read chunk by chunk when pooled; an array shared
+    by several modalities (``fused.<layer>``) stays one shared view.
+
+    Args:
+      emb: opened embeddings.
+      keep: ``(N,)`` bool, or increasing integer indices of the examples to keep.
+
+    Returns:
+      :class:`Embeddings` with ``n_samples`` = the examples kept, in their original order.
+
+    Raises:
+      InputError: a mask of the wrong length, indices out of range or not increasing, or no
+        example left.
+
+    Example:
+      >>> emb = subset_examples(emb, nonempty_examples(emb, ("text", "image")))  # doctest: +SKIP
+    """
+    keep = np.asarray(keep)
+    n = emb.n_samples
+    if keep.dtype == bool:
+        if keep.shape != (n,):
+            raise InputError(f"keep must be ({n},) booleans, one per example; got shape {keep.shape}")
+        index = np.flatnonzero(keep)
+    elif keep.ndim == 1 and np.issubdtype(keep.dtype, np.integer):
+        index = keep.astype(np.int64)
+        if index.size and (index.min() < 0 or index.max() >= n or (np.diff(index) <= 0).any()):
+            raise InputError(f"keep must hold increasing example indices in 0..{n - 1}")
+    else:
+        raise InputError(f"keep must be ({n},) booleans or increasing integer indices; got {keep.dtype} {keep.shape}")
+    if index.size == 0:
+        raise InputError(f"no example is left of the {n}")
+    views: dict[int, object] = {}
+
+    def cut(arr):
+        if len(arr.shape) == 1:
+            return np.asarray(arr)[index]
+        if id(arr) not in views:
+            views[id(arr)] = _Rows(arr, index)
+        return views[id(arr)]
+
+    return emb._replace(
+        layers={layer: {m: cut(a) for m, a in mods.items()} for layer, mods in emb.layers.items()},
+        masks={m: cut(a) for m, a in emb.masks.items()},
+        label_sets={k: cut(a) for k, a in emb.label_sets.items()},
+        n_samples=int(index.size),
+        ablated={layer: {m: cut(a) for m, a in mods.items()} for layer, mods in emb.ablated.items()},
+        targets={k: cut(a) for k, a in emb.targets.items()},
+    )
+
+
+# --------------------------------------------------------------------------- pooling
+
+
+class _EmptyMask(InputError):
+    """A mask keeps no token of one example; ``example`` and ``count`` (all such examples) say which."""
+
+    def __init__(self, which: int, example: int, count: int, name: str = "the token mask"):
+        hint = ("; leave such examples out with subset_examples(emb, nonempty_examples(emb)) "
+                "(pidjax analyze --drop-empty)")
+        super().__init__(f"{name} keeps no token for example {example} ({count} example{'s' * (count != 1)} "
+                         f"in all){hint}")
+        self.which, self.example, self.count = which, example, count
+
+
+def _pool_many(arr, masks, dtype, chunk: int) -> list[np.ndarray]:
+    """Pool one ``(N, T, D)`` array under several masks, reading each chunk of rows once."""
+    n = arr.shape[0]
+    outs = [np.empty((n, arr.shape[2]), dtype) for _ in masks]
+    for start in range(0, n, chunk):
+        block = np.asarray(arr[start:start + chunk], dtype=np.float64)
+        for which, (mask, out) in enumerate(zip(masks, outs)):
+            if mask is None:
+                out[start:start + chunk] = block.mean(axis=1)
+                continue
+            keep = np.asarray(mask[start:start + chunk]) != 0
+            counts = keep.sum(axis=1)
+            if (counts == 0).any():
+                total = int((~(np.asarray(mask) != 0).any(axis=1)).sum())
+                raise _EmptyMask(which, start + int(np.argmin(counts)), total)
+            out[start:start + chunk] = (block * keep[..., None]).sum(axis=1) / counts[:, None]
+    return outs
+
+
 def pool(arr, mask=None, dtype=np.float32, chunk: int = 4096) -> np.ndarray:
     """An ``(N, D)`` array from ``(N, D)`` or token-level ``(N, T, D)`` embeddings.
 
@@ -205,30 +484,22 @@ def pool(arr, mask=None, dtype=np.float32, chunk: int = 4096) -> np.ndarray:
     never has to fit in RAM whole.
 
     Raises:
-      InputError: an example whose mask keeps no token.
+      InputError: an example whose mask keeps no token (the message names it and how many
+        such examples there are).
     """
-    n = arr.shape[0]
     if len(arr.shape) == 2:
         return np.asarray(arr, dtype=dtype) if not hasattr(arr, "member") else np.asarray(arr).astype(dtype)
-    out = np.empty((n, arr.shape[2]), dtype)
-    for start in range(0, n, chunk):
-        block = np.asarray(arr[start:start + chunk], dtype=np.float64)
-        if mask is None:
-            out[start:start + chunk] = block.mean(axis=1)
-            continue
-        keep = np.asarray(mask[start:start + chunk]) != 0
-        counts = keep.sum(axis=1)
-        if (counts == 0).any():
-            raise InputError(f"the token mask keeps no token for example {start + int(np.argmin(counts))}")
-        out[start:start + chunk] = (block * keep[..., None]).sum(axis=1) / counts[:, None]
-    return out
+    return _pool_many(arr, [mask], dtype, chunk)[0]
 
 
 def layer_embeddings(emb: Embeddings, layer: str, modalities=None, dtype=np.float32) -> tuple[np.ndarray, np.ndarray]:
     """Read one layer's two modalities into memory, pooled to ``(N, D1)`` and ``(N, D2)``.
 
+    A fused layer (one array for both modalities) is read once and pooled under each mask.
+
     Raises:
-      InputError: an unknown layer or modality.
+      InputError: an unknown layer or modality, or an example whose mask keeps no token (the
+        message names the mask, the example and the count of such examples).
 
     Example:
       >>> e1, e2 = layer_embeddings(emb, "3", ("text", "image"))  # doctest: +SKIP
@@ -236,8 +507,21 @@ def layer_embeddings(emb: Embeddings, layer: str, modalities=None, dtype=np.floa
     if layer not in emb.layers:
         raise InputError(f"unknown layer {layer!r}; the embeddings have {', '.join(list(emb.layers)[:8])}")
     m1, m2 = select_modalities(emb, modalities)
-    mods = emb.layers[layer]
-    return pool(mods[m1], emb.masks.get(m1), dtype), pool(mods[m2], emb.masks.get(m2), dtype)
+    mods, masks = emb.layers[layer], (emb.masks.get(m1), emb.masks.get(m2))
+    shared = mods[m1] is mods[m2] and len(mods[m1].shape) == 3
+    out = [None, None]
+    for arr, which in ([(mods[m1], (0, 1))] if shared else [(mods[m1], (0,)), (mods[m2], (1,))]):
+        if len(arr.shape) == 2:
+            out[which[0]] = pool(arr, None, dtype)
+            continue
+        try:
+            pooled = _pool_many(arr, [masks[w] for w in which], dtype, 4096)
+        except _EmptyMask as exc:
+            w = which[exc.which]
+            raise _EmptyMask(w, exc.example, exc.count, f"mask.{(m1, m2)[w]}") from None
+        for w, p in zip(which, pooled):
+            out[w] = p
+    return out[0], out[1]
 
 
 def label_codes(values) -> tuple[np.ndarray, np.ndarray]:
@@ -317,32 +601,47 @@ def _parse_column(values: list[str]) -> np.ndarray:
     return np.array(values)
 
 
-def save_embeddings(path, layers: dict, *, masks=None, labels=None, predictions=None, label_sets=None,
-                    file_format: str = "npz") -> Path:
+def save_embeddings(path, layers: dict | None = None, *, fused=None, masks=None, labels=None, predictions=None,
+                    label_sets=None, ablated=None, targets=None, file_format: str = "npz") -> Path:
     """Write embeddings in the naming convention, as one file or a folder of one file per layer.
 
     Args:
       path: ``*.npz`` or ``*.safetensors`` for one file; any other path is a folder, written
-        as ``layer.<layer>.<file_format>`` files plus ``meta.<file_format>``.
+        as ``layer.<layer>.<file_format>`` files, ``fused.<layer>.npy`` (or ``.safetensors``)
+        files and ``meta.<file_format>``.
       layers: ``{layer: {modality: array (N, D) or (N, T, D)}}``.
+      fused: ``{layer: array (N, T, D)}``, one token array per layer holding every modality of
+        ``masks`` (single-stream models); stored once, whatever the number of modalities.
       masks: ``{modality: array (N, T)}``.
       labels, predictions: arrays ``(N,)``.
       label_sets: further ``{name: array (N,)}``, stored as ``labels.<name>``.
+      ablated: ``{layer: {modality: array (N,)}}`` predictions with that modality's tokens at
+        that layer mean-ablated, stored as ``ablated.<layer>.<modality>``.
+      targets: ``{name: array (N, T) or (N, T, d)}`` per-token targets, stored as
+        ``targets.<name>``.
       file_format: ``"npz"`` or ``"safetensors"`` for the folder form.
 
     Returns:
       The path written.
 
     Raises:
-      InputError: a layer or modality name that breaks the convention, or a dtype safetensors
-        cannot store.
+      InputError: a layer or modality name that breaks the convention, fused arrays without
+        masks, a modality given both fused and in ``layers`` at the same layer, or a dtype
+        safetensors cannot store.
 
     Example:
       >>> save_embeddings("emb.npz", {"0": {"text": t0, "image": i0}}, labels=y)  # doctest: +SKIP
+      >>> save_embeddings("emb/", fused={"0": tokens}, masks={"text": mt, "image": mi})  # doctest: +SKIP
     """
     path = Path(path)
+    layers, fused = dict(layers or {}), {str(k): v for k, v in (fused or {}).items()}
+    if not layers and not fused:
+        raise InputError("save_embeddings needs layers or fused arrays")
+    if fused and not masks:
+        raise InputError("fused arrays need masks={modality: (N, T)} saying which tokens belong to which modality")
     meta: dict[str, np.ndarray] = {}
     for mod, m in (masks or {}).items():
+        _check_modality(mod)
         meta[f"mask.{mod}"] = np.asarray(m)
     if labels is not None:
         meta["labels"] = np.asarray(labels)
@@ -350,15 +649,27 @@ def save_embeddings(path, layers: dict, *, masks=None, labels=None, predictions=
         meta["predictions"] = np.asarray(predictions)
     for name, lab in (label_sets or {}).items():
         meta[f"labels.{name}"] = np.asarray(lab)
+    for layer, mods in (ablated or {}).items():
+        _check_layer(str(layer))
+        for mod, preds in mods.items():
+            _check_modality(mod)
+            meta[f"ablated.{layer}.{mod}"] = np.asarray(preds)
+    for name, arr in (targets or {}).items():
+        if not str(name):
+            raise InputError("a target name cannot be empty")
+        meta[f"targets.{name}"] = np.asarray(arr)
     per_layer = {}
     for layer, mods in layers.items():
         layer = str(layer)
-        if not layer or layer.startswith(".") or layer.endswith("."):
-            raise InputError(f"layer name {layer!r} cannot be empty or start/end with a dot")
+        _check_layer(layer)
         for mod in mods:
-            if not mod or "." in mod:
-                raise InputError(f"modality name {mod!r} cannot be empty or contain a dot")
+            _check_modality(mod)
+            if layer in fused and mod in (masks or {}):
+                raise InputError(f"modality {mod!r} of layer {layer!r} is given twice: in fused[{layer!r}] (by its mask) "
+                                 "and in layers; keep one")
         per_layer[layer] = {f"layer.{layer}.{mod}": np.asarray(a) for mod, a in mods.items()}
+    for layer in fused:
+        _check_layer(layer)
 
     def write(target: Path, arrays: dict):
         if target.suffix == ".safetensors":
@@ -371,6 +682,7 @@ def save_embeddings(path, layers: dict, *, masks=None, labels=None, predictions=
         if path.is_dir():
             raise InputError(f"{path} is a folder; give a file name or a folder path without .npz/.safetensors")
         arrays = {k: v for arrs in per_layer.values() for k, v in arrs.items()}
+        arrays.update({f"fused.{layer}": np.asarray(a) for layer, a in fused.items()})
         arrays.update(meta)
         write(path, arrays)
         return path
@@ -381,6 +693,21 @@ def save_embeddings(path, layers: dict, *, masks=None, labels=None, predictions=
     path.mkdir(parents=True, exist_ok=True)
     for layer, arrays in per_layer.items():
         write(path / f"layer.{layer}.{file_format}", arrays)
+    for layer, arr in fused.items():
+        if file_format == "npz":
+            np.save(path / f"fused.{layer}.npy", np.asarray(arr))  # the form the streaming extractors write
+        else:
+            write(path / f"fused.{layer}.safetensors", {f"fused.{layer}": np.asarray(arr)})
     if meta:
         write(path / f"meta.{file_format}", meta)
     return path
+
+
+def _check_layer(layer: str):
+    if not layer or layer.startswith(".") or layer.endswith("."):
+        raise InputError(f"layer name {layer!r} cannot be empty or start/end with a dot")
+
+
+def _check_modality(mod: str):
+    if not mod or "." in mod:
+        raise InputError(f"modality name {mod!r} cannot be empty or contain a dot")

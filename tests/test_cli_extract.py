@@ -1,0 +1,194 @@
+"""`pidjax extract` end to end on tiny Hugging Face checkpoints saved to disk, then `pidjax analyze`.
+
+The data sets are built so the answer is known: the text says "cat" or "dog" (bit w), the
+image is bright or dark (bit b). With w and b independent, the label w XOR b is pure synergy
+(1 bit) and the pair (w, b) is one unique bit per modality; with b = w, the label w is one
+redundant bit. A random-init model keeps both bits separable at its embedding layer, so
+extraction + analysis must return these values.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from pidjax.cli import main  # noqa: E402
+from tests.torch_tiny import build_clip, build_vilt, make_image  # noqa: E402
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """The models are tiny: a second torch thread only spins on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+N = 160
+ANALYZE = ["--states", "2", "--permutations", "20", "--no-check", "--no-report", "-q"]
+
+
+def run_cli(argv, capsys):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def write_rows(folder, shared: bool, n=N, seed=0):
+    """A rows.csv data set with known labels: xor, copy (4 classes) or, when shared, the word."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    (folder / "img").mkdir()
+    w = rng.integers(0, 2, n)
+    b = w.copy() if shared else rng.integers(0, 2, n)
+    lines = ["text,image,label.xor,label.copy,label.word"]
+    for i in range(n):
+        make_image(0.8 if b[i] else 0.2, seed=i).save(folder / "img" / f"{i}.png")
+        lines.append(f"a photo of a {'cat' if w[i] else 'dog'},img/{i}.png,{w[i] ^ b[i]},{2 * w[i] + b[i]},{w[i]}")
+    (folder / "rows.csv").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    return build_clip(tmp_path_factory.mktemp("ckpt") / "clip", text_layers=2, vision_layers=3)
+
+
+@pytest.fixture(scope="module")
+def vilt_dir(tmp_path_factory):
+    return build_vilt(tmp_path_factory.mktemp("ckpt") / "vilt")
+
+
+@pytest.fixture(scope="module")
+def independent(tmp_path_factory):
+    return write_rows(tmp_path_factory.mktemp("data") / "independent", shared=False)
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    return write_rows(tmp_path_factory.mktemp("data") / "shared", shared=True, seed=1)
+
+
+def _results(run):
+    doc = json.loads((run / "results.json").read_text())
+    return {(r["layer"], r["label_set"]): r for r in doc["rows"]}
+
+
+def _extract_and_analyze(ckpt, data, layout, tmp_path, capsys, labels, extra=()):
+    emb, run = tmp_path / "emb", tmp_path / "run"
+    code, _, err = run_cli(["extract", ckpt, "--data", data, "--layout", layout, "--out", emb, "-q", *extra], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["analyze", emb, "--labels", labels, "--layers", "00", "--modalities", "text,image",
+                            "--out", run, *ANALYZE], capsys)
+    assert code == 0, err
+    return emb, _results(run)
+
+
+def test_clip_extract_then_analyze_recovers_synergy_and_unique_bits(clip_dir, independent, tmp_path, capsys):
+    emb, res = _extract_and_analyze(clip_dir, independent, "clip", tmp_path, capsys, "xor,copy")
+    xor, copy = res[("00", "xor")], res[("00", "copy")]
+    assert xor["synergy"] == pytest.approx(1.0, abs=0.1)
+    for term in ("redundancy", "unique_1", "unique_2"):
+        assert abs(xor[term]) < 0.1, term
+    assert copy["unique_1"] == pytest.approx(1.0, abs=0.1) and copy["unique_2"] == pytest.approx(1.0, abs=0.1)
+    assert abs(copy["redundancy"]) < 0.1 and abs(copy["synergy"]) < 0.1
+    files = {p.name for p in emb.iterdir()}
+    assert {"layer.00.text.npy", "layer.00.image.npy", "layer.proj.text.npy", "labels.xor.npy",
+            "extraction.json"} <= files
+    assert not (tmp_path / "emb.partial").exists()
+
+
+def test_clip_extract_then_analyze_recovers_a_redundant_bit(clip_dir, shared, tmp_path, capsys):
+    _, res = _extract_and_analyze(clip_dir, shared, "clip", tmp_path, capsys, "word")
+    word = res[("00", "word")]
+    assert word["redundancy"] == pytest.approx(1.0, abs=0.1)
+    assert max(abs(word["unique_1"]), abs(word["unique_2"]), abs(word["synergy"])) < 0.1
+
+
+def test_vilt_fused_stream_extract_recovers_synergy(vilt_dir, independent, tmp_path, capsys):
+    _, res = _extract_and_analyze(vilt_dir, independent, "vilt", tmp_path, capsys, "xor")
+    assert res[("00", "xor")]["synergy"] == pytest.approx(1.0, abs=0.1)
+
+
+def test_missing_image_stops_before_anything_is_written(clip_dir, independent, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(independent, data)
+    (data / "img" / "5.png").unlink()
+    out = tmp_path / "emb"
+    code, _, err = run_cli(["extract", clip_dir, "--data", data, "--layout", "clip", "--out", out, "-q"], capsys)
+    assert code == 2 and "row 6: image" in err and "5.png does not exist" in err
+    assert not out.exists() and not (tmp_path / "emb.partial").exists()
+
+
+def test_checkpoint_folder_missing_files_is_named(clip_dir, independent, tmp_path, capsys):
+    broken = tmp_path / "ckpt"
+    shutil.copytree(clip_dir, broken)
+    for weights in broken.glob("model*.safetensors"):
+        weights.unlink()
+    code, _, err = run_cli(["extract", broken, "--data", independent, "--layout", "clip", "--out", tmp_path / "e"],
+                           capsys)
+    assert code == 2 and "lacks model.safetensors" in err
+    code, _, err = run_cli(["extract", tmp_path / "nowhere", "--data", independent, "--layout", "clip",
+                            "--out", tmp_path / "e"], capsys)
+    assert code == 2 and "no such checkpoint folder" in err
+
+
+def test_layout_that_does_not_fit_the_model_says_what_it_expected(clip_dir, independent, tmp_path, capsys):
+    code, _, err = run_cli(["extract", clip_dir, "--data", independent, "--layout", "llava",
+                            "--out", tmp_path / "e", "-q"], capsys)
+    assert code == 2 and "error:" in err and "image" in err
+    assert not (tmp_path / "e").exists()
+    code, _, err = run_cli(["extract", clip_dir, "--data", independent, "--layout", "nonsense",
+                            "--out", tmp_path / "e"], capsys)
+    assert code == 2 and "two-tower" in err
+
+
+def test_bad_options_are_usage_errors(clip_dir, independent, tmp_path, capsys):
+    for extra, message in ((["--pairing", "0-1"], "--pairing"), (["--batch-size", "0"], "--batch-size")):
+        code, _, err = run_cli(["extract", clip_dir, "--data", independent, "--layout", "clip",
+                                "--out", tmp_path / "e", *extra], capsys)
+        assert code == 2 and message in err
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "x.npy").write_bytes(b"")
+    code, _, err = run_cli(["extract", clip_dir, "--data", independent, "--layout", "clip",
+                            "--out", tmp_path / "full"], capsys)
+    assert code == 2 and "--overwrite" in err
+
+
+@pytest.mark.parametrize("family, build", [("llava", "build_llava"), ("idefics3", "build_idefics3")])
+def test_image_token_models_extract_tokens_and_ablation_that_analyze_reads(family, build, independent, tmp_path,
+                                                                           capsys):
+    import tests.torch_tiny as tiny
+
+    ckpt = getattr(tiny, build)(tmp_path / family)
+    data = tmp_path / "data"
+    shutil.copytree(independent, data)
+    lines = (data / "rows.csv").read_text().splitlines()
+    # a label in words, as a generative model answers, so predictions are decoded to compare
+    words = ["dog", "cat"]
+    (data / "rows.csv").write_text("\n".join([lines[0] + ",label"] + [
+        f"{line},{words[int(line.rsplit(',', 1)[1])]}" for line in lines[1:41]]) + "\n")
+    emb, run = tmp_path / "emb", tmp_path / "run"
+    code, _, err = run_cli(["extract", ckpt, "--data", data, "--layout", family, "--out", emb, "--tokens",
+                            "--ablation", "--batch-size", "8", "-q"], capsys)
+    assert code == 0, err
+    meta = json.loads((emb / "extraction.json").read_text())
+    assert meta["n_rows"] == 40 and meta["layout"] == "image-tokens"
+    layers = sorted(p.name[len("fused."):-len(".npy")] for p in emb.glob("fused.*.npy"))
+    assert layers and {f"mask.{m}.npy" for m in ("text", "image")} <= {p.name for p in emb.iterdir()}
+    ablated = np.load(emb / f"ablated.{layers[-1]}.image.npy")
+    predictions = np.load(emb / "predictions.npy")
+    assert ablated.shape == predictions.shape == (40,) and predictions.dtype.kind == "U"
+    text_mask, image_mask = np.load(emb / "mask.text.npy"), np.load(emb / "mask.image.npy")
+    assert not (text_mask & image_mask).any() and image_mask.any(1).all() and text_mask.any(1).all()
+    code, _, err = run_cli(["analyze", emb, "--labels", "word", "--layers", layers[0], "--modalities", "text,image",
+                            "--out", run, *ANALYZE], capsys)
+    assert code == 0, err
+    assert layers[0] == "00" and ("00", "word") in _results(run)
