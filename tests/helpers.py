@@ -20,3 +20,15 @@ def terms(result):
         [np.asarray(result.redundancy), np.asarray(result.unique_1), np.asarray(result.unique_2), np.asarray(result.synergy)],
         axis=-1,
     )
+
+
+def run_cli(argv, capsys):
+    """Run ``pidjax argv`` in this process; return (exit code, stdout, stderr)."""
+    from pidjax.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:  # argparse usage errors and --help
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err

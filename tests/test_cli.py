@@ -13,21 +13,11 @@ import numpy as np
 import pytest
 
 from pidjax.canonical import distribution
-from pidjax.cli import main
 from pidjax.io import save_embeddings
+from tests.helpers import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 N = 120
-
-
-def run_cli(argv, capsys):
-    """Run ``pidjax argv`` in this process; return (exit code, stdout, stderr)."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse usage errors and --help
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def run_process(argv, env=None, timeout=240):

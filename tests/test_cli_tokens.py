@@ -10,22 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pidjax.cli import main
 from pidjax.io import save_embeddings
+from tests.helpers import run_cli
 
 N, T, D = 24, 16, 3
 EMPTY = [3, 7, 11]  # examples whose image mask keeps no token
 FAST = ["--states", "2", "--permutations", "5", "--no-check", "--quiet"]
 SAMPLE = ["--per-sample", "--sample-states", "2", "--sample-target", "tok"]
-
-
-def run_cli(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _data(seed=0):

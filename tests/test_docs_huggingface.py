@@ -13,18 +13,11 @@ from pidjax.adapters._hf_checkpoint import extract_rows, load_checkpoint  # noqa
 from pidjax.adapters._rows import Rows  # noqa: E402
 from pidjax.adapters.torch import layout_for  # noqa: E402
 from pidjax.io import load_embeddings  # noqa: E402
+import tests.torch_tiny as tiny  # noqa: E402
 from tests.torch_tiny import build_clip, build_llava, make_image  # noqa: E402
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "huggingface.md"
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The models are tiny: a second torch thread only spins on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
+torch_thread = pytest.fixture(scope="module", autouse=True)(tiny.one_torch_thread)
 N = 12
 
 

@@ -197,3 +197,14 @@ def _save(folder, model, processor) -> Path:
 
 BUILDERS = {"clip": build_clip, "vilt": build_vilt, "llava": build_llava, "idefics3": build_idefics3}
 """Family name -> builder."""
+
+
+def one_torch_thread():
+    """Generator for a module fixture: one torch thread while it runs (the models are tiny, and a
+    second thread only spins on a shared machine), the previous count restored after."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

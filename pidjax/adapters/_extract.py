@@ -8,7 +8,6 @@ appending them to per-layer ``.npy`` files on disk.
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path

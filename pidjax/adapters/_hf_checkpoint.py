@@ -135,44 +135,52 @@ def _text_length(processor, prompts: list[str], model) -> int:
     return int(min(longest, limit))
 
 
-def row_batches(processor, rows, layout, model, *, batch_size: int = 16, prompt: str | None = None,
-                progress_rows: bool = False):
-    """A zero-argument callable returning an iterator of processor batches over ``rows``.
-
-    ``layout`` is a :class:`pidjax.adapters.torch.Layout`.
+class RowBatches:
+    """Processor batches over the rows, re-iterable (each pass reloads the images) and sized.
 
     Text is padded to one fixed length for every batch (the longest prompt, within the model's
     positions), so token arrays line up across batches; for image-token layouts the processor
     pads each batch to its longest sequence.
-
-    Raises:
-      InputError: a prompt template without ``{text}`` (or, for image-token layouts, without
-        ``{image}``), an unreadable image (names the row), or a processor that rejects a batch.
     """
-    from pidjax.adapters._rows import load_image
 
-    prompts = _prompts(rows, layout, processor, prompt)
-    fixed = None if layout.name == "image-tokens" else _text_length(processor, prompts, model)
-    n = len(prompts)
-    device = next(model.parameters()).device
-    # Idefics3 / SmolVLM processors take a list of images per text
-    nested = type(processor).__name__.startswith(("Idefics", "SmolVLM"))
+    def __init__(self, processor, rows, layout, model, batch_size: int, prompt: str | None):
+        self.processor, self.rows, self.batch_size = processor, rows, batch_size
+        self.prompts = _prompts(rows, layout, processor, prompt)
+        self.fixed = None if layout.name == "image-tokens" else _text_length(processor, self.prompts, model)
+        self.device = next(model.parameters()).device
+        # Idefics3 / SmolVLM processors take a list of images per text
+        self.nested = type(processor).__name__.startswith(("Idefics", "SmolVLM"))
 
-    def batches():
-        for start in range(0, n, batch_size):
-            stop = min(start + batch_size, n)
-            images = [load_image(rows.images[i], i + 1) for i in range(start, stop)]
-            kw = {"padding": "longest"} if fixed is None else {"padding": "max_length", "max_length": fixed,
-                                                               "truncation": True}
+    def __len__(self) -> int:
+        return -(-len(self.prompts) // self.batch_size)
+
+    def __iter__(self):
+        from pidjax.adapters._rows import load_image
+
+        n = len(self.prompts)
+        kw = ({"padding": "longest"} if self.fixed is None else
+              {"padding": "max_length", "max_length": self.fixed, "truncation": True})
+        for start in range(0, n, self.batch_size):
+            stop = min(start + self.batch_size, n)
+            images = [load_image(self.rows.images[i], i + 1) for i in range(start, stop)]
             try:
-                batch = processor(text=prompts[start:stop], images=[[im] for im in images] if nested else images,
-                                  return_tensors="pt", **kw)
+                batch = self.processor(text=self.prompts[start:stop], return_tensors="pt",
+                                       images=[[im] for im in images] if self.nested else images, **kw)
             except (ValueError, TypeError) as exc:
                 raise InputError(f"rows {start + 1}-{stop}: the processor rejected the batch "
                                  f"({' '.join(str(exc).split())[:300]})") from None
-            yield {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+            yield {k: v.to(self.device) if hasattr(v, "to") else v for k, v in batch.items()}
 
-    return batches
+
+def row_batches(processor, rows, layout, model, *, batch_size: int = 16, prompt: str | None = None) -> RowBatches:
+    """Re-iterable processor batches over ``rows`` for ``layout`` (a :class:`pidjax.adapters.torch.Layout`).
+
+    Raises:
+      InputError: a prompt template without ``{text}`` (or, for image-token layouts, without
+        ``{image}``); while iterating, an unreadable image (names the row) or a processor that
+        rejects a batch.
+    """
+    return RowBatches(processor, rows, layout, model, batch_size, prompt)
 
 
 def _as_label_values(ids: np.ndarray, model, processor, labels) -> np.ndarray:

@@ -687,7 +687,7 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
 
 def _finish(job: _Job, first: _First, ablated, pairing_info, sinks, folder, tokens, include_special,
             dtype) -> TorchExtraction:
-    names, plan, bound = job.names, job.plan, job.bound
+    names = job.names
     chosen = first.chosen
     for sink in sinks.values():
         if isinstance(sink, _Sink):
