@@ -187,6 +187,35 @@ def build_idefics3(folder, seed: int = 0) -> Path:
     return _save(folder, model, processor)
 
 
+def build_paligemma(folder, seed: int = 0) -> Path:
+    """A tiny ``PaliGemmaForConditionalGeneration`` + ``PaliGemmaProcessor``, saved in ``folder``.
+
+    Vision: a 2-layer SigLIP tower on 16 x 16 images with 4 x 4 patches, so the image is 16
+    ``<image>`` tokens at the start of the sequence, then ``<bos>`` and the text (prefix
+    attention through ``token_type_ids``). Text: a 2-layer Gemma (hidden 32).
+    """
+    from transformers import (PaliGemmaConfig, PaliGemmaForConditionalGeneration, PaliGemmaProcessor,
+                              SiglipImageProcessorPil)
+
+    tok = _tokenizer(("<pad>", "<eos>", "<bos>", "<unk>"), unk="<unk>", extra_special=("<image>",),
+                     bos_token="<bos>", eos_token="<eos>", pad_token="<pad>")
+    config = PaliGemmaConfig(
+        vision_config=dict(model_type="siglip_vision_model", hidden_size=24, intermediate_size=48,
+                           num_hidden_layers=2, num_attention_heads=2, image_size=16, patch_size=4,
+                           projection_dim=32),
+        text_config=dict(model_type="gemma", vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=2, num_key_value_heads=1, head_dim=16,
+                         max_position_embeddings=128, pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id,
+                         eos_token_id=tok.eos_token_id),
+        image_token_index=tok.convert_tokens_to_ids("<image>"), projection_dim=32, hidden_size=32,
+    )
+    _seeded(seed)
+    model = PaliGemmaForConditionalGeneration(config).eval()
+    images = SiglipImageProcessorPil(size={"height": 16, "width": 16})
+    images.image_seq_length = 16  # the processor reads the image token count from here
+    return _save(folder, model, PaliGemmaProcessor(image_processor=images, tokenizer=tok))
+
+
 def _save(folder, model, processor) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -169,7 +169,8 @@ class RowBatches:
             except (ValueError, TypeError) as exc:
                 raise InputError(f"rows {start + 1}-{stop}: the processor rejected the batch "
                                  f"({' '.join(str(exc).split())[:300]})") from None
-            yield {k: v.to(self.device) if hasattr(v, "to") else v for k, v in batch.items()}
+            # a processor's "labels" are language-model targets for training, not the rows' labels
+            yield {k: v.to(self.device) if hasattr(v, "to") else v for k, v in batch.items() if k != "labels"}
 
 
 def row_batches(processor, rows, layout, model, *, batch_size: int = 16, prompt: str | None = None) -> RowBatches:
