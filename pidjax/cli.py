@@ -206,6 +206,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--restart", action="store_true", help="discard results already in OUT instead of resuming")
     p.add_argument("--no-report", action="store_true", help="write results.json/.csv only, no plots or HTML")
     p.add_argument("--title", default=None, help="title of the HTML report")
+    abl = p.add_mutually_exclusive_group()
+    abl.add_argument("--ablation", action="store_true",
+                     help="put the layer-wise ablation stored in EMBEDDINGS (ablated.<layer>.<modality>, from "
+                     "`pidjax extract --ablation`) beside the PID shares; an error if there is none "
+                     "(default: used when present)")
+    abl.add_argument("--no-ablation", action="store_true", help="ignore a stored ablation")
+    p.add_argument("--ablation-labels", default="labels",
+                   help="the label set the ablation's accuracy is measured against (default labels)")
     p.add_argument("--drop-empty", action="store_true",
                    help="leave out examples whose mask keeps no token of a chosen modality (default: stop and name them)")
     per = p.add_argument_group("per-sample (token-level) analysis")
@@ -437,8 +445,14 @@ def _resolve_labels(emb, spec, keep=None) -> dict:
         codes, classes = label_codes(values if keep is None or values.ndim != 1 else values[keep])
         if len(classes) < 2:
             kept = "" if keep is None else " among the examples kept"
+            if spec is None and len(chosen) > 1:  # found, not asked for: leave it out and say so
+                print(f"pidjax analyze: note: label set {name!r} has a single class{kept} ('{classes[0]}') and "
+                      "carries no information; left out", file=sys.stderr)
+                continue
             raise UserError(f"label set {name!r} has a single class{kept}; the decomposition needs at least two")
         out[name] = codes
+    if not out:
+        raise UserError("every label set has a single class; the decomposition needs at least two")
     return out
 
 
@@ -569,12 +583,11 @@ def cmd_analyze(args) -> int:
         if die_after and written >= die_after:
             os.kill(os.getpid(), signal.SIGKILL)
     table = _table([row for index in sorted(done) for row in done[index]])
-    try:
-        from pidjax.analysis import contribution_scores
+    from pidjax.analysis import contribution_scores
 
-        table = dict(contribution_scores(table))  # per-row shares U_i / I(X1,X2;Y), R and S shares
-    except ImportError:
-        pass
+    ablation = _stored_ablation(emb, (m1, m2), layers, args)
+    # per-row shares U_i / I(X1,X2;Y), R and S shares; the accuracy drops beside them when stored
+    table = dict(contribution_scores(table, ablation=ablation) if ablation else contribution_scores(table))
     extra = {"embeddings": str(args.embeddings), "n_samples": emb.n_samples}
     if dropped:
         extra.update(n_samples_in_file=n_file, dropped_examples=dropped)
@@ -853,6 +866,38 @@ def _nan(v):
     return float("nan") if v is None else v
 
 
+def _stored_ablation(emb, modalities, layers, args):
+    """The per-layer accuracy drops of a stored layer-wise ablation, or ``None`` (then said so)."""
+    import numpy as np
+
+    from pidjax.analysis import ablation_from_predictions
+
+    stored = {layer: emb.ablated[layer] for layer in layers if layer in emb.ablated}
+    if args.no_ablation:
+        return None
+    if not stored:
+        if args.ablation:
+            raise UserError("--ablation: the embeddings hold no ablated.<layer>.<modality> predictions for the "
+                            "analysed layers; extract them with `pidjax extract ... --ablation`")
+        _info(args, "no ablation was run (none stored in the embeddings); the report shows PID shares only")
+        return None
+    name = args.ablation_labels
+    for what in (name, "predictions"):
+        if what not in emb.label_sets:
+            raise UserError(f"the stored ablation needs label sets {name!r} and 'predictions' in the embeddings; "
+                            f"{what!r} is missing (choose one with --ablation-labels, or --no-ablation)")
+    m1, m2 = modalities
+    missing = [f"{layer}.{m}" for layer, mods in stored.items() for m in (m1, m2) if m not in mods]
+    if missing:
+        raise UserError(f"the stored ablation lacks ablated.{missing[0]} (--no-ablation ignores it)")
+    scores = ablation_from_predictions({layer: {1: np.asarray(mods[m1]), 2: np.asarray(mods[m2])}
+                                        for layer, mods in stored.items()},
+                                       np.asarray(emb.label_sets["predictions"]), np.asarray(emb.label_sets[name]))
+    _info(args, f"layer-wise ablation stored for {len(stored)} of {len(layers)} layers: accuracy drops against "
+          f"{name!r} beside the PID shares")
+    return scores
+
+
 def _summarise(table, args, out: Path, per_sample: bool = False):
     if args.quiet:
         return
@@ -909,6 +954,10 @@ def cmd_extract(args) -> int:
         raise UserError(str(exc)) from None
     rows = read_rows(args.data)
     _info(args, f"{len(rows.texts)} rows from {rows.source}; loading {args.model}")
+    if args.quiet:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     model, processor = load_checkpoint(args.model)
     if args.torch_device != "cpu":
         model.to(args.torch_device)

@@ -16,29 +16,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from pidjax.cli import main  # noqa: E402
+import tests.torch_tiny as tiny  # noqa: E402
+from tests.helpers import run_cli  # noqa: E402
 from tests.torch_tiny import build_clip, build_vilt, make_image  # noqa: E402
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The models are tiny: a second torch thread only spins on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
+torch_thread = pytest.fixture(scope="module", autouse=True)(tiny.one_torch_thread)
 N = 160
 ANALYZE = ["--states", "2", "--permutations", "20", "--no-check", "--no-report", "-q"]
-
-
-def run_cli(argv, capsys):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exc:
-        code = exc.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def write_rows(folder, shared: bool, n=N, seed=0):
@@ -162,11 +146,10 @@ def test_bad_options_are_usage_errors(clip_dir, independent, tmp_path, capsys):
     assert code == 2 and "--overwrite" in err
 
 
-@pytest.mark.parametrize("family, build", [("llava", "build_llava"), ("idefics3", "build_idefics3")])
-def test_image_token_models_extract_tokens_and_ablation_that_analyze_reads(family, build, independent, tmp_path,
-                                                                           capsys):
-    import tests.torch_tiny as tiny
-
+@pytest.mark.parametrize("family, build, n_image", [("llava", "build_llava", 16), ("idefics3", "build_idefics3", 4),
+                                                    ("paligemma", "build_paligemma", 16)])
+def test_image_token_models_extract_tokens_and_ablation_that_analyze_reads(family, build, n_image, independent,
+                                                                           tmp_path, capsys):
     ckpt = getattr(tiny, build)(tmp_path / family)
     data = tmp_path / "data"
     shutil.copytree(independent, data)
@@ -187,8 +170,30 @@ def test_image_token_models_extract_tokens_and_ablation_that_analyze_reads(famil
     predictions = np.load(emb / "predictions.npy")
     assert ablated.shape == predictions.shape == (40,) and predictions.dtype.kind == "U"
     text_mask, image_mask = np.load(emb / "mask.text.npy"), np.load(emb / "mask.image.npy")
-    assert not (text_mask & image_mask).any() and image_mask.any(1).all() and text_mask.any(1).all()
+    assert not (text_mask & image_mask).any() and (image_mask.sum(1) == n_image).all()
+    assert (text_mask.sum(1) == 5).all()  # "a photo of a cat|dog": no BOS, template or image token
     code, _, err = run_cli(["analyze", emb, "--labels", "word", "--layers", layers[0], "--modalities", "text,image",
                             "--out", run, *ANALYZE], capsys)
     assert code == 0, err
-    assert layers[0] == "00" and ("00", "word") in _results(run)
+    row = _results(run)[("00", "word")]
+    accuracy = float(np.mean(predictions == np.array([w for w in np.load(emb / "labels.npy")])))
+    assert row["accuracy"] == pytest.approx(accuracy)
+    for i, mod in ((1, "text"), (2, "image")):
+        ablated_accuracy = float(np.mean(np.load(emb / f"ablated.00.{mod}.npy") == np.load(emb / "labels.npy")))
+        assert row[f"ablation_drop_{i}"] == pytest.approx(accuracy - ablated_accuracy)
+    code, _, err = run_cli(["analyze", emb, "--labels", "word", "--layers", "00", "--no-ablation",
+                            "--out", tmp_path / "run2", *ANALYZE], capsys)
+    assert code == 0, err
+    assert "ablation_drop_1" not in _results(tmp_path / "run2")[("00", "word")]
+
+
+def test_analyze_ablation_without_a_stored_one_is_an_error_or_a_note(clip_dir, independent, tmp_path, capsys):
+    emb = tmp_path / "emb"
+    code, _, err = run_cli(["extract", clip_dir, "--data", independent, "--layout", "clip", "--out", emb, "-q",
+                            "--layers", "00", "--no-projections"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["analyze", emb, "--labels", "xor", "--ablation", "--out", tmp_path / "r",
+                            *ANALYZE[:-1]], capsys)
+    assert code == 2 and "no ablated.<layer>.<modality>" in err
+    code, _, err = run_cli(["analyze", emb, "--labels", "xor", "--out", tmp_path / "r", *ANALYZE[:-1]], capsys)
+    assert code == 0 and "no ablation was run" in err

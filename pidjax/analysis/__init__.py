@@ -37,9 +37,12 @@ contribution_1_significant,
 contribution_2_significant  bool  U_i distinguishable from 0 (p-value below ``alpha``, or the
                                interval above 0)
 redundancy_share       float   R / I(X1, X2; Y); ``synergy_share`` likewise
-accuracy               float   model accuracy, when a model is given
-ablation_drop_1, _2    float   accuracy lost when modality i is ablated
+accuracy               float   model accuracy, when a model or an ablation is given
+ablation_drop_1, _2    float   accuracy lost when modality i is ablated (NaN on layers not ablated)
 rankings_agree         bool    PID shares and ablation drops favour the same modality
+ablation_kind          str     which ablation: "input-level", "per-layer predict", "layer-wise
+                               mean, Flax", "stored predictions" ("" where none); also
+                               ``meta["ablation"]``
 =====================  ======  ===================================================================
 
 Sample-level tables (:func:`sample_profiles`) have ``example`` and ``n_pairs`` in place of
@@ -48,7 +51,13 @@ Sample-level tables (:func:`sample_profiles`) have ``example`` and ``n_pairs`` i
 
 from pidjax.analysis.bootstrap import bootstrap_weights, interval, permuted_labels
 from pidjax.analysis.estimation import BIAS_CORRECTIONS, corrected_interval, derive_atoms
-from pidjax.analysis.contributions import ablation_drop, contribution_scores, dataset_contributions
+from pidjax.analysis.contributions import (
+    AblationScores,
+    ablation_drop,
+    ablation_from_predictions,
+    contribution_scores,
+    dataset_contributions,
+)
 from pidjax.analysis.labels import (
     encode_labels,
     labels_from_embedding,
@@ -60,9 +69,11 @@ from pidjax.analysis.profiles import sample_profiles
 from pidjax.analysis.sweep import PIDTable, layer_sweep, sweep_codes, to_dataframe
 
 __all__ = [
+    "AblationScores",
     "BIAS_CORRECTIONS",
     "PIDTable",
     "ablation_drop",
+    "ablation_from_predictions",
     "bootstrap_weights",
     "contribution_scores",
     "corrected_interval",

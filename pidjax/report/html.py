@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pidjax.report.plots import ALPHA, not_significant
+from pidjax.report.plots import ABLATION_KINDS, ALPHA, ablation_kind, not_significant, share_stem
 from pidjax.report.tables import TERMS, as_columns, records
 
 _CSS = """
@@ -35,9 +35,37 @@ window.addEventListener('load', function () {
 CAPTIONS = {
     "layer_profile": "Layer profile: redundancy R, unique U1/U2 and synergy S (bits) per layer; shaded bands are "
     "bootstrap intervals, dotted lines the label-permutation baseline (upper quantile) when computed.",
-    "contribution": "Each modality's contribution by PID next to the accuracy drop when that modality is ablated.",
+    # render_html writes the contribution caption with contribution_caption, which knows the ablation
+    "contribution": "Each modality's PID share per layer.",
     "heatmap": "Heat maps of each term across layers (columns) and label sets (rows), in bits.",
 }
+
+
+_MODES = {"mean": "its mean over examples", "zero": "zeros", "shuffle": "a shuffle across examples"}
+
+
+def contribution_caption(cols, meta: dict | None = None) -> str:
+    """The contribution figure's caption: what the bars are and which ablation (if any) was run.
+
+    Example:
+      >>> contribution_caption({"contribution_1": [0.1], "contribution_2": [0.2]}).split(". ")[1]
+      'No ablation was run, so no accuracy drop is shown beside it.'
+    """
+    stem, _ = share_stem(cols)
+    what = {"contribution": "Each modality's PID share U_i / I(X1,X2;Y)",
+            "mutual_info": "Each modality's information I(X_i; Y) in bits",
+            "unique": "Each modality's unique information U_i in bits"}[stem]
+    kind = ablation_kind(cols, meta)
+    if kind is None:
+        return (f"{what} per layer, one panel per label set. No ablation was run, so no accuracy drop is shown "
+                "beside it.")
+    how = "; ".join(ABLATION_KINDS.get(k, f"{k} ablation") for k in kind.split("; "))
+    mode = _MODES.get((meta or {}).get("ablation_mode"))
+    if mode and kind in ("input-level", "per-layer predict"):
+        how += f" (replaced by {mode})"
+    return (f"{what} (solid) next to the accuracy lost when that modality is ablated (hatched), per layer and label "
+            f"set: {how}. Drops are fractions of accuracy against the true labels, so they are the same in every "
+            "label-set panel; layers marked 'not ablated' have no drop.")
 
 
 def _fmt(v) -> str:
@@ -79,6 +107,7 @@ def render_html(table, images: dict[str, Path], *, title: str = "pidjax report",
     cols = as_columns(table)
     rows = records(cols)
     m1, m2 = modalities or ("modality 1", "modality 2")
+    captions = dict(CAPTIONS, contribution=contribution_caption(cols, {**getattr(table, "meta", {}), **(meta or {})}))
     parts = [
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style><script>{_SCRIPT}</script></head><body>",
@@ -96,7 +125,7 @@ def render_html(table, images: dict[str, Path], *, title: str = "pidjax report",
         parts.append(
             f"<h2>{html.escape(name.replace('_', ' '))}</h2><figure><img id='plot-{html.escape(name)}' "
             f"alt='{html.escape(name)}' src='data:image/png;base64,{data}'>"
-            f"<figcaption>{html.escape(CAPTIONS.get(name, ''))}</figcaption></figure>"
+            f"<figcaption>{html.escape(captions.get(name, ''))}</figcaption></figure>"
         )
     first = [c for c in ("layer", "label_set", *TERMS) if c in cols]
     order = first + [c for c in cols if c not in first]

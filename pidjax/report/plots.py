@@ -115,55 +115,106 @@ def plot_layer_profile(table, path=None, modalities=None, alpha: float = ALPHA) 
     return _save(fig, path)
 
 
-def plot_contribution(table, path=None, modalities=None, alpha: float = ALPHA) -> Path:
-    """Each modality's PID contribution next to the accuracy lost by ablating it, per layer.
+ABLATION_KINDS = {
+    "layer-wise mean, Flax": "at each layer, that modality's activations were replaced by their data-set mean inside "
+                             "the model and the rest of the model was run (layer-wise mean ablation)",
+    "input-level": "that modality's input was replaced before the model (input-level ablation), so the drop is the "
+                   "same at every layer",
+    "stored predictions": "computed from stored predictions of the model with that modality ablated at each layer",
+    "per-layer predict": "a per-layer predictor was run on the layer's embeddings with that modality's replaced",
+    "kind not recorded": "the table does not record which ablation was run",
+}
 
-    Uses ``contribution_1/2`` and ``ablation_drop_1/2`` (either pair may be missing); falls back
-    to ``mutual_info_1/2`` (or ``unique_1/2``) when neither exists. A unique share whose
-    ``unique_i_p`` is above ``alpha`` is hatched and faded (not distinguishable from 0).
+
+def ablation_kind(cols, meta=None) -> str | None:
+    """Which ablation a table's ``ablation_drop_1/2`` come from, or None when it has no (finite) drops.
+
+    Reads the ``ablation_kind`` column, else ``meta["ablation"]``, else says ``"kind not recorded"``.
+    """
+    drops = [np.asarray(cols[c], float) for c in ("ablation_drop_1", "ablation_drop_2") if c in cols]
+    if len(drops) < 2 or not any(np.isfinite(d).any() for d in drops):
+        return None
+    named = [str(k) for k in np.asarray(cols.get("ablation_kind", [])).tolist() if str(k)]
+    if named:
+        return "; ".join(dict.fromkeys(named))
+    return str((meta or {}).get("ablation") or "kind not recorded")
+
+
+def share_stem(cols) -> tuple[str, str]:
+    """``(column stem, axis label)`` of the per-modality score the contribution figure draws."""
+    if "contribution_1" in cols and "contribution_2" in cols:
+        return "contribution", "PID share U_i / I(X1,X2;Y)"
+    if "mutual_info_1" in cols and "mutual_info_2" in cols:
+        return "mutual_info", "I(X_i; Y), bits"
+    return "unique", "unique information U_i, bits"
+
+
+def plot_contribution(table, path=None, modalities=None, alpha: float = ALPHA) -> Path:
+    """Each modality's PID share next to the accuracy lost by ablating it, per layer, one panel per label set.
+
+    Per layer and modality, a solid bar is the PID share ``contribution_i`` (falling back to
+    ``mutual_info_i`` or ``unique_i`` in bits) and, when the table has ablation drops, a hatched
+    bar beside it is ``ablation_drop_i``; the title says which ablation (``ablation_kind`` column
+    or ``table.meta["ablation"]``) or that no ablation was run. A share whose ``unique_i_p``
+    is above ``alpha`` is faded with a grey edge (not distinguishable from 0).
 
     Returns:
       ``path``, or the Figure when ``path`` is None.
     """
+    from matplotlib.patches import Patch
+
     cols = as_columns(table)
     layers, sets = _keys(cols)
-    first = _ordered(sets)[0]
-    rows = sets == first
-    layer_order = _ordered(layers[rows])
+    layer_order, set_order = _ordered(layers), _ordered(sets)
     m1, m2 = modalities or ("modality 1", "modality 2")
-    panels = [("contribution", "PID contribution"), ("ablation_drop", "accuracy drop when ablated")]
-    panels = [p for p in panels if f"{p[0]}_1" in cols and f"{p[0]}_2" in cols]
-    if not panels:
-        stem = "mutual_info" if "mutual_info_1" in cols and "mutual_info_2" in cols else "unique"
-        panels = [(stem, {"mutual_info": "I(X_i; Y), bits", "unique": "unique information, bits"}[stem])]
-    fig = _figure(4.2 * len(panels) + (3.6 if len(panels) == 2 else 0), 3.4)
-    axes = np.atleast_1d(fig.subplots(1, len(panels) + (1 if len(panels) == 2 else 0), squeeze=False)[0])
+    stem, ylabel = share_stem(cols)
+    kind = ablation_kind(cols, getattr(table, "meta", None))
+    fig = _figure(min(4.6 * len(set_order), 14) + 2.2, 3.6)
+    axes = np.atleast_1d(fig.subplots(1, len(set_order), sharey=True, squeeze=False)[0])
     x = np.arange(len(layer_order))
-    width = 0.38
-    for ax, (stem, title) in zip(axes, panels):
-        for j, (suffix, name, color) in enumerate((("_1", m1, COLORS["unique_1"]), ("_2", m2, COLORS["unique_2"]))):
-            vals = np.asarray(cols[stem + suffix], float)[rows]
-            bars = ax.bar(x + (j - 0.5) * width, vals, width, label=name, color=color)
-            faint = not_significant(cols, "unique" + suffix, alpha)[rows] if stem in ("contribution", "unique") else []
-            for bar, off in zip(bars, faint):
-                if off:
-                    bar.set_hatch("///")
-                    bar.set_alpha(0.45)
+    bars = 4 if kind else 2
+    width = 0.8 / bars
+    faint_any = False
+    for ax, label_set in zip(axes, set_order):
+        rows = np.flatnonzero(sets == label_set)
+        pos = np.array([layer_order.index(l) for l in layers[rows]])
+        drop_ax = ax.twinx() if kind and stem != "contribution" else ax
+        for j, (suffix, color) in enumerate((("_1", COLORS["unique_1"]), ("_2", COLORS["unique_2"]))):
+            offset = (j * (bars // 2) - (bars - 1) / 2) * width
+            share = ax.bar(pos + offset, np.asarray(cols[stem + suffix], float)[rows], width, color=color)
+            if stem != "mutual_info":
+                for bar, off in zip(share, not_significant(cols, "unique" + suffix, alpha)[rows]):
+                    if off:
+                        bar.set_alpha(0.35)
+                        bar.set_edgecolor("0.45")
+                        faint_any = True
+            if kind:
+                drops = np.asarray(cols["ablation_drop" + suffix], float)[rows]
+                drop_ax.bar(pos + offset + width, drops, width, color=color, alpha=0.5, hatch="///", edgecolor="0.2",
+                            lw=0.5)
+                for at in (pos + offset + width)[np.isnan(drops)]:
+                    drop_ax.text(at, 0.0, "not ablated", rotation=90, ha="center", va="bottom", fontsize=6,
+                                 color="0.4")
+        ax.axhline(0.0, color="0.3", lw=0.6)
         ax.set_xticks(x, layer_order, fontsize=8, rotation=45 if len(layer_order) > 8 else 0)
-        ax.set_title(title)
+        ax.set_title(f"labels: {label_set}")
         ax.set_xlabel("layer")
         ax.grid(alpha=0.3, axis="y")
-        ax.legend(fontsize=8)
-    if len(panels) == 2:
-        ax = axes[-1]
-        for suffix, name, color in (("_1", m1, COLORS["unique_1"]), ("_2", m2, COLORS["unique_2"])):
-            ax.scatter(np.asarray(cols["contribution" + suffix], float)[rows],
-                       np.asarray(cols["ablation_drop" + suffix], float)[rows], color=color, label=name, s=18)
-        ax.set_xlabel("PID contribution")
-        ax.set_ylabel("ablation drop")
-        ax.set_title(f"agreement (labels: {first})")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if drop_ax is not ax:
+            drop_ax.set_ylabel("accuracy drop when ablated")
+    axes[0].set_ylabel(f"{ylabel}  |  accuracy drop" if kind and stem == "contribution" else ylabel)
+    handles = [Patch(color=COLORS["unique_1"], label=f"{m1}: PID share" if stem == "contribution" else m1),
+               Patch(color=COLORS["unique_2"], label=f"{m2}: PID share" if stem == "contribution" else m2)]
+    if kind:
+        handles[1:1] = [Patch(facecolor=COLORS["unique_1"], alpha=0.5, hatch="///", edgecolor="0.2",
+                              label=f"{m1}: accuracy drop")]
+        handles.append(Patch(facecolor=COLORS["unique_2"], alpha=0.5, hatch="///", edgecolor="0.2",
+                             label=f"{m2}: accuracy drop"))
+    if faint_any:
+        handles.append(Patch(facecolor="0.8", edgecolor="0.45", label=f"share not significant (p > {alpha:g})"))
+    fig.legend(handles=handles, fontsize=8, loc="outside right upper")
+    fig.suptitle(f"hatched: accuracy drop when ablated ({kind})" if kind else "no ablation was run: PID shares only",
+                 fontsize=9)
     return _save(fig, path)
 
 
@@ -208,4 +259,5 @@ PLOTS = {
     "contribution": plot_contribution,
     "heatmap": plot_heatmap,
 }
-__all__ = ["ALPHA", "PLOTS", "not_significant", "plot_contribution", "plot_heatmap", "plot_layer_profile", "TERM_SYMBOLS"]
+__all__ = ["ABLATION_KINDS", "ALPHA", "PLOTS", "TERM_SYMBOLS", "ablation_kind", "not_significant", "plot_contribution",
+           "plot_heatmap", "plot_layer_profile", "share_stem"]
