@@ -969,7 +969,7 @@ def cmd_extract(args) -> int:
                           overwrite=args.overwrite, progress=not args.quiet, **options)
     _info(args, f"wrote {len(result.layers)} layers of {len(rows.texts)} examples to {out}"
           + (" (with layer-wise ablation)" if args.ablation else "")
-          + f"; next: pidjax analyze {out} --out runs/{out.name}")
+          + f"; next: pidjax analyze {out} --modalities text,image --out runs/{out.name}")
     return EXIT_OK
 
 

@@ -331,12 +331,12 @@ def test_report_says_which_ablation_ran_and_promises_none_without_one(nnx_setup,
     bare = contribution_scores(_table())
     page = render_html(bare, {"contribution": plot_contribution(bare, tmp_path / "bare.png")})
     assert "No ablation was run" in page and "accuracy lost" not in page
-    assert "no ablation was run" in plot_contribution(bare)._suptitle.get_text()
+    assert "no ablation was run" in plot_contribution(bare)._supxlabel.get_text()
     scored = contribution_scores(_table(), ablation=result)
     png = plot_contribution(scored, tmp_path / "scored.png")
     page = render_html(scored, {"contribution": png})
     assert "replaced by their data-set mean inside the model" in page and "No ablation was run" not in page
-    assert "layer-wise mean, Flax" in plot_contribution(scored)._suptitle.get_text()
+    assert "layer-wise mean, Flax" in plot_contribution(scored)._supxlabel.get_text()
     kept = render_html(dict(scored), {"contribution": png}, meta={"ablation": "input-level"})
     assert "layer-wise mean" in kept  # the column travels with the numbers, not only the meta
 

@@ -213,8 +213,9 @@ def plot_contribution(table, path=None, modalities=None, alpha: float = ALPHA) -
     if faint_any:
         handles.append(Patch(facecolor="0.8", edgecolor="0.45", label=f"share not significant (p > {alpha:g})"))
     fig.legend(handles=handles, fontsize=8, loc="outside right upper")
-    fig.suptitle(f"hatched: accuracy drop when ablated ({kind})" if kind else "no ablation was run: PID shares only",
-                 fontsize=9)
+    # below the panels: a title would run under the legend placed outside on the right
+    fig.supxlabel(f"hatched: accuracy drop when ablated ({kind})" if kind else "no ablation was run: PID shares only",
+                  fontsize=8, color="0.3")
     return _save(fig, path)
 
 
