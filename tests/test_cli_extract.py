@@ -197,3 +197,23 @@ def test_analyze_ablation_without_a_stored_one_is_an_error_or_a_note(clip_dir, i
     assert code == 2 and "no ablated.<layer>.<modality>" in err
     code, _, err = run_cli(["analyze", emb, "--labels", "xor", "--out", tmp_path / "r", *ANALYZE[:-1]], capsys)
     assert code == 0 and "no ablation was run" in err
+
+
+def test_model_factory_is_imported_and_called(clip_dir, independent, tmp_path, capsys, monkeypatch):
+    (tmp_path / "my_factory.py").write_text(
+        "from transformers import CLIPModel, CLIPProcessor\n"
+        f"FOLDER = {str(clip_dir)!r}\n"
+        "def make():\n"
+        "    return CLIPModel.from_pretrained(FOLDER), CLIPProcessor.from_pretrained(FOLDER)\n"
+        "def no_processor():\n"
+        "    return CLIPModel.from_pretrained(FOLDER)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, _, err = run_cli(["extract", "my_factory:make", "--data", independent, "--layout", "clip", "--layers", "00",
+                            "--out", tmp_path / "emb", "-q"], capsys)
+    assert code == 0, err
+    assert np.load(tmp_path / "emb" / "layer.00.text.npy").shape[0] == N
+    for spec, message in (("my_factory:no_processor", "returned no processor"), ("my_factory:absent", "no callable"),
+                          ("no_such_module_x:make", "cannot import")):
+        code, _, err = run_cli(["extract", spec, "--data", independent, "--layout", "clip", "--out", tmp_path / "e2"],
+                               capsys)
+        assert code == 2 and message in err, (spec, err)
