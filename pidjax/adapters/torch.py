@@ -5,7 +5,9 @@
 model's predictions, the input :func:`pidjax.analysis.layer_sweep` expects; with ``out_dir``
 it streams them to a folder :func:`pidjax.io.load_embeddings` reads. A *layout* says where a
 model family keeps each modality's tokens (:data:`LAYOUTS`); :func:`layout_for` finds one by
-name or from the model. Hooks are temporary, and the model is left as it was found.
+name or from the model. For any other ``torch.nn.Module``, :func:`extract_modules` reads the
+outputs of modules named by their path through forward hooks. Hooks are temporary, and the
+model is left as it was found.
 
 Importing this module imports torch; ``import pidjax`` and ``import pidjax.adapters`` do not.
 """
@@ -19,11 +21,13 @@ import numpy as np
 from pidjax.adapters._torch_extract import TorchExtraction, extract, resolve_layout
 from pidjax.adapters._torch_layouts import ALIASES, Layout, special_token_ids
 from pidjax.adapters._torch_layouts import LAYOUTS as _LAYOUT_RECORDS
+from pidjax.adapters._torch_modules import extract_modules
 
 LAYOUTS: dict[str, str] = {name: layout.description for name, layout in _LAYOUT_RECORDS.items()}
 """Layout name -> description: ``"two-tower"``, ``"image-tokens"``, ``"segments"``."""
 
-__all__ = ["ALIASES", "LAYOUTS", "Layout", "TorchExtraction", "extract_torch", "layout_for", "special_token_ids"]
+__all__ = ["ALIASES", "LAYOUTS", "Layout", "TorchExtraction", "extract_modules", "extract_torch", "layout_for",
+           "special_token_ids"]
 
 
 def layout_for(name_or_model) -> Layout:
