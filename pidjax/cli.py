@@ -694,6 +694,8 @@ def _sample_plan(emb, args, modalities, layers, keep, n_file) -> dict:
 
     import numpy as np
 
+    from pidjax.analysis.profiles import token_pairs
+
     m1, m2 = modalities
     n = emb.n_samples
     pooled = [(layer, mod) for layer in layers for mod in modalities if len(emb.layers[layer][mod].shape) != 3]
@@ -721,13 +723,10 @@ def _sample_plan(emb, args, modalities, layers, keep, n_file) -> dict:
         if t1 != t2:
             raise UserError(f"--pairing position pairs token t of {m1} with token t of {m2}, but they have {t1} and "
                             f"{t2} tokens: use --pairing order or an alignment FILE.npy")
-        pairs = np.broadcast_to(np.arange(t1)[None, :, None], (n, t1, 2)).copy()
+        pairs = token_pairs("position", *masks)
         stated = f"position: token t of {m1} with token t of {m2}"
     elif args.pairing == "order":
-        counts = np.minimum(masks[0].sum(1), masks[1].sum(1))
-        p = max(int(counts.max()), 1)
-        pairs = np.stack([np.argsort(~m, axis=1, kind="stable")[:, :p] for m in masks], axis=-1)
-        pairs = np.where((np.arange(p)[None, :] < counts[:, None])[..., None], pairs, -1)
+        pairs = token_pairs("order", *masks)
         stated = (f"order: the k-th {m1} token with the k-th {m2} token, counted along each modality's mask "
                   "(tokens past the shorter one are unpaired)")
     else:

@@ -93,3 +93,32 @@ def test_sample_profiles_need_a_stated_pairing_and_warn():
     with pytest.warns(UserWarning, match="the given alignment"):
         t2 = sample_profiles(a, b, y, pairing=align, n_states=2)
     assert (t2["n_pairs"] == 30).all()
+
+
+def test_order_pairing_pairs_the_kth_kept_tokens_as_an_explicit_alignment_would():
+    from pidjax.analysis import token_pairs
+
+    m1 = np.array([[1, 1, 0, 0, 1, 0], [0, 1, 0, 0, 0, 0]], bool)
+    m2 = np.array([[0, 0, 1, 1, 0, 1], [0, 0, 1, 1, 0, 0]], bool)
+    pairs = token_pairs("order", m1, m2)
+    assert pairs.tolist() == [[[0, 2], [1, 3], [4, 5]], [[1, 2], [-1, -1], [-1, -1]]]
+    assert token_pairs("position", m1, m2).shape == (2, 6, 2)
+    with pytest.raises(ValueError, match="pairing must be one of"):
+        token_pairs("nearest", m1, m2)
+    rng = np.random.default_rng(1)
+    fused = rng.normal(size=(5, 24, 3))  # one stream: tokens 0-11 are modality 1, 12-23 modality 2
+    y = rng.integers(0, 2, (5, 12))
+    mask_1 = np.zeros((5, 24), bool)
+    mask_1[:, :12] = True
+    mask_2 = ~mask_1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_rule = sample_profiles(fused, fused, y, pairing="order", mask_1=mask_1, mask_2=mask_2, n_states=2,
+                                  n_permutations=5)
+        by_hand = sample_profiles(fused, fused, y, pairing=token_pairs("order", mask_1, mask_2), mask_1=mask_1,
+                                  mask_2=mask_2, n_states=2, n_permutations=5)
+    for term in ("redundancy", "unique_1", "unique_2", "synergy", "n_pairs"):
+        np.testing.assert_array_equal(by_rule[term], by_hand[term])
+    assert (by_rule["n_pairs"] == 12).all()

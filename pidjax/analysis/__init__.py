@@ -65,7 +65,7 @@ from pidjax.analysis.labels import (
     labels_from_predictions,
 )
 from pidjax.analysis.multimodal import multimodal_codes, multimodal_sweep
-from pidjax.analysis.profiles import sample_profiles
+from pidjax.analysis.profiles import sample_profiles, token_pairs
 from pidjax.analysis.sweep import PIDTable, layer_sweep, sweep_codes, to_dataframe
 
 __all__ = [
@@ -89,6 +89,7 @@ __all__ = [
     "multimodal_sweep",
     "permuted_labels",
     "sample_profiles",
+    "token_pairs",
     "sweep_codes",
     "to_dataframe",
 ]

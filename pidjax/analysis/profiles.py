@@ -7,8 +7,9 @@ such a profile fragile, and the functions here are explicit about both:
 
 - **pairing**: nothing in two independently tokenised modalities says which token goes with
   which. Pairs are formed ONLY by a rule the caller states: ``"position"`` (token ``t`` with
-  token ``t``; both modalities must have the same token count) or an explicit alignment
-  ``(examples, P, 2)`` of index pairs. Never by the order of cluster centres, which is
+  token ``t``; both modalities must have the same token count), ``"order"`` (the ``k``-th kept
+  token of each modality, for one fused stream) or an explicit alignment ``(examples, P, 2)``
+  of index pairs (:func:`token_pairs`). Never by the order of cluster centres, which is
   arbitrary.
 - **sample size**: an example has tens of pairs for ``m * n * k`` cells, so plug-in values are
   strongly biased upwards; compare examples with each other, not with dataset-level numbers.
@@ -28,17 +29,57 @@ from pidjax.analysis.sweep import PIDTable
 from pidjax.discretize import discretize
 
 
-def _pairs(pairing, n_examples: int, t1: int, t2: int, mask_1, mask_2):
-    """Index pairs ``(E, P, 2)`` and their validity ``(E, P)`` from the stated rule."""
-    if isinstance(pairing, str):
-        if pairing != "position":
-            raise ValueError(f"pairing must be 'position' or an alignment array; got {pairing!r}")
+PAIRINGS = ("position", "order")
+
+
+def token_pairs(rule: str, mask_1, mask_2) -> np.ndarray:
+    """Token index pairs of every example by a named rule, ``-1`` where a slot has no pair.
+
+    Args:
+      rule: ``"position"`` (token ``t`` of modality 1 with token ``t`` of modality 2; both need
+        the same token count) or ``"order"`` (the ``k``-th kept token of modality 1 with the
+        ``k``-th kept token of modality 2, counted along each mask; tokens past the shorter one
+        are unpaired). ``"order"`` is the rule for one fused stream, where the two masks never
+        keep the same position.
+      mask_1, mask_2: ``(E, T1)`` / ``(E, T2)`` booleans, True for kept tokens.
+
+    Returns:
+      ``(E, P, 2)`` int64 pairs ``(token in modality 1, token in modality 2)``; ``P = T1`` for
+      ``"position"``, the largest number of pairs of any example for ``"order"``.
+
+    Raises:
+      ValueError: an unknown rule, masks that are not 2-D over the same examples, or
+        ``"position"`` with different token counts.
+
+    Example:
+      >>> token_pairs("order", [[True, True, False, False]], [[False, False, True, True]])[0].tolist()
+      [[0, 2], [1, 3]]
+    """
+    m1, m2 = np.asarray(mask_1, bool), np.asarray(mask_2, bool)
+    if m1.ndim != 2 or m2.ndim != 2 or m1.shape[0] != m2.shape[0]:
+        raise ValueError(f"mask_1 and mask_2 must be (examples, tokens) over the same examples; got {m1.shape} and "
+                         f"{m2.shape}")
+    e, t1, t2 = m1.shape[0], m1.shape[1], m2.shape[1]
+    if rule == "position":
         if t1 != t2:
             raise ValueError(
                 f"pairing='position' needs the same number of tokens in both modalities; got {t1} and {t2}: "
-                "give an explicit alignment instead"
+                "use pairing='order' or give an explicit alignment"
             )
-        idx = np.broadcast_to(np.arange(t1)[None, :, None], (n_examples, t1, 2)).copy()
+        return np.broadcast_to(np.arange(t1)[None, :, None], (e, t1, 2)).astype(np.int64)
+    if rule == "order":
+        counts = np.minimum(m1.sum(1), m2.sum(1))
+        p = max(int(counts.max(initial=0)), 1)
+        # the kept tokens first, in their order: a stable sort of "not kept"
+        idx = np.stack([np.argsort(~m, axis=1, kind="stable")[:, :p] for m in (m1, m2)], axis=-1)
+        return np.where((np.arange(p)[None, :] < counts[:, None])[..., None], idx, -1).astype(np.int64)
+    raise ValueError(f"pairing must be one of {PAIRINGS} or an alignment array; got {rule!r}")
+
+
+def _pairs(pairing, n_examples: int, t1: int, t2: int, mask_1, mask_2):
+    """Index pairs ``(E, P, 2)`` and their validity ``(E, P)`` from the stated rule."""
+    if isinstance(pairing, str):
+        idx = token_pairs(pairing, mask_1, mask_2)
     else:
         idx = np.asarray(pairing)
         if idx.ndim != 3 or idx.shape[0] != n_examples or idx.shape[2] != 2 or not np.issubdtype(idx.dtype, np.integer):
@@ -77,8 +118,9 @@ def sample_profiles(
       targets: per-pair targets, ``(E, P)`` integer codes or ``(E, P, d)`` embeddings (then
         discretised into ``n_targets`` states); ``P`` is the number of pairs (``T1`` for
         ``pairing="position"``).
-      pairing: REQUIRED, the rule that pairs tokens: ``"position"`` or an integer alignment
-        ``(E, P, 2)`` of ``(token in modality 1, token in modality 2)`` with ``-1`` for padding.
+      pairing: REQUIRED, the rule that pairs tokens: ``"position"``, ``"order"`` (see
+        :func:`token_pairs`) or an integer alignment ``(E, P, 2)`` of ``(token in modality 1,
+        token in modality 2)`` with ``-1`` for padding.
       n_states: codebook size per modality (int or pair).
       n_targets: states of embedding targets.
       mask_1, mask_2: ``(E, T1)`` / ``(E, T2)`` booleans, False for padding tokens.
@@ -150,7 +192,7 @@ def sample_profiles(
     c2 = codes_2[rows, idx[..., 1]]
     sizes = (int(m), int(n), int(yc.max()) + 1)
     cells = sizes[0] * sizes[1] * sizes[2]
-    rule = "position" if isinstance(pairing, str) else "the given alignment"
+    rule = pairing if isinstance(pairing, str) else "the given alignment"
     warnings.warn(
         f"sample-level PID pairs tokens by {rule}; the profile is only as meaningful as that pairing. "
         f"Examples have {int(counts.min())}-{int(counts.max())} pairs for {cells} cells: values are "
