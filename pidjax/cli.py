@@ -154,7 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="embeddings folder to write")
     p.add_argument("--batch-size", type=int, default=16, help="rows per forward pass (default 16)")
     p.add_argument("--prompt", default=None,
-                   help="text template with {text} and, for image-tokens, {image} (default '{image}{text}' / '{text}')")
+                   help="text template with {text} and, for image-tokens, {image} (default: the layout's own prompt, "
+                   "the image token before the text for image-tokens)")
     p.add_argument("--layers", default=None, help="comma-separated layer names to keep (default: all)")
     p.add_argument("--pairing", default="relative",
                    help="two towers of different depth: 'relative' (default) or explicit 'text:image,...' index pairs")
