@@ -596,12 +596,7 @@ def cmd_analyze(args) -> int:
     from pidjax.report import write_csv, write_json, write_report
 
     title = args.title or f"pidjax: {Path(args.embeddings).name} ({m1} vs {m2})"
-    if args.no_report:
-        write_json(table, out / "results.json", manifest)
-        write_csv(table, out / "results.csv")
-    else:
-        write_report(table, out, title=title, meta=manifest, modalities=(m1, m2))
-    samples = {}
+    samples, extra_images = {}, {}
     if plan is not None:
         samples = _table([row for index in sorted(done_samples) for row in done_samples[index]])
         write_json(samples, out / "samples.json", {**manifest, "per_sample": plan["stated"]})
@@ -609,7 +604,13 @@ def cmd_analyze(args) -> int:
         if not args.no_report:
             from pidjax.report.samples import plot_samples
 
-            plot_samples(samples, out / "samples.png", modalities=(m1, m2))
+            extra_images["samples"] = (plot_samples(samples, out / "samples.png", modalities=(m1, m2)),
+                                       f"Per-sample PID: median and quartiles over examples per layer. {plan['summary']}")
+    if args.no_report:
+        write_json(table, out / "results.json", manifest)
+        write_csv(table, out / "results.csv")
+    else:
+        write_report(table, out, title=title, meta=manifest, modalities=(m1, m2), extra_images=extra_images)
     _summarise(table, args, out, per_sample=plan is not None)
     bad = [f"{int((~t['converged'].astype(bool)).sum())} {what}" for what, t in (("rows", table), ("per-sample rows", samples))
            if "converged" in t and not t["converged"].astype(bool).all()]

@@ -153,6 +153,8 @@ def test_per_sample_writes_one_row_per_example_and_layer_and_states_the_pairing(
     header = (out / "samples.csv").read_text().splitlines()[0].split(",")
     assert header[:3] == ["layer", "example", "redundancy"] and len((out / "samples.csv").read_text().splitlines()) == 1 + len(rows)
     assert (out / "samples.png").is_file() and (out / "results.json").is_file()
+    page = (out / "report.html").read_text()
+    assert "id='plot-samples'" in page and "Per-sample PID: median and quartiles" in page  # embedded in the report
     # the image tokens carry the target: U2 (image) dominates U1 (text) in most examples
     u1 = np.array([r["unique_2_plugin"] - r["unique_1_plugin"] for r in rows])
     assert np.median(u1) > 0

@@ -17,7 +17,7 @@ from pidjax.report.tables import TERMS, as_columns, read_json, records, to_dataf
 
 
 def write_report(table, out_dir, *, title: str = "pidjax report", meta: dict | None = None,
-                 modalities=None) -> dict[str, Path]:
+                 modalities=None, extra_images: dict | None = None) -> dict[str, Path]:
     """Write ``results.json``, ``results.csv``, the PNG plots and ``report.html`` into ``out_dir``.
 
     Args:
@@ -27,6 +27,8 @@ def write_report(table, out_dir, *, title: str = "pidjax report", meta: dict | N
       title: heading of the HTML page.
       meta: settings/manifest to store in the JSON and show on the page.
       modalities: ``(name 1, name 2)`` used in plot legends.
+      extra_images: ``{name: (PNG path, caption)}`` of figures made elsewhere (e.g. the
+        per-sample plot), embedded after the standard plots.
 
     Returns:
       ``{"json", "csv", "layer_profile", "contribution", "heatmap", "html": path}``.
@@ -54,7 +56,9 @@ def write_report(table, out_dir, *, title: str = "pidjax report", meta: dict | N
     for name, plot in PLOTS.items():
         images[name] = plot(cols, out / f"{name}.png", modalities=modalities, alpha=alpha)
     paths.update(images)
-    page = render_html(cols, images, title=title, meta=meta, modalities=modalities)
+    extra = {name: Path(path) for name, (path, _) in (extra_images or {}).items()}
+    page = render_html(cols, {**images, **extra}, title=title, meta=meta, modalities=modalities,
+                       captions={name: caption for name, (_, caption) in (extra_images or {}).items()})
     (out / "report.html").write_text(page)
     paths["html"] = out / "report.html"
     return paths

@@ -98,8 +98,10 @@ def _estimation_note(cols, meta: dict) -> str:
 
 
 def render_html(table, images: dict[str, Path], *, title: str = "pidjax report", meta: dict | None = None,
-                modalities=None) -> str:
+                modalities=None, captions: dict | None = None) -> str:
     """The report page as a string; ``images`` maps a plot name to a PNG path to embed.
+
+    ``captions`` gives (or replaces) the caption of a plot by name.
 
     Returns:
       HTML text with no external references (images are ``data:`` URIs).
@@ -107,7 +109,8 @@ def render_html(table, images: dict[str, Path], *, title: str = "pidjax report",
     cols = as_columns(table)
     rows = records(cols)
     m1, m2 = modalities or ("modality 1", "modality 2")
-    captions = dict(CAPTIONS, contribution=contribution_caption(cols, {**getattr(table, "meta", {}), **(meta or {})}))
+    captions = dict(CAPTIONS, contribution=contribution_caption(cols, {**getattr(table, "meta", {}), **(meta or {})}),
+                    **(captions or {}))
     parts = [
         "<!DOCTYPE html><html lang=en><head><meta charset=utf-8>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style><script>{_SCRIPT}</script></head><body>",
