@@ -144,6 +144,9 @@ def test_bad_options_are_usage_errors(clip_dir, independent, tmp_path, capsys):
     code, _, err = run_cli(["extract", clip_dir, "--data", independent, "--layout", "clip",
                             "--out", tmp_path / "full"], capsys)
     assert code == 2 and "--overwrite" in err
+    code, _, err = run_cli(["extract", clip_dir, "--data", independent, "--layout", "clip",
+                            "--out", tmp_path / "full", "--overwrite"], capsys)
+    assert code == 2 and "holds no extraction.json" in err and (tmp_path / "full" / "x.npy").is_file()
 
 
 @pytest.mark.parametrize("family, build, n_image", [("llava", "build_llava", 16), ("idefics3", "build_idefics3", 4),
@@ -175,6 +178,9 @@ def test_image_token_models_extract_tokens_and_ablation_that_analyze_reads(famil
     code, _, err = run_cli(["analyze", emb, "--labels", "word", "--layers", layers[0], "--modalities", "text,image",
                             "--out", run, *ANALYZE], capsys)
     assert code == 0, err
+    assert meta["accuracy"]["00"]["ablation_drop_2"] == pytest.approx(
+        float(np.mean(predictions == np.load(emb / "labels.npy")))
+        - float(np.mean(np.load(emb / "ablated.00.image.npy") == np.load(emb / "labels.npy"))))
     row = _results(run)[("00", "word")]
     accuracy = float(np.mean(predictions == np.array([w for w in np.load(emb / "labels.npy")])))
     assert row["accuracy"] == pytest.approx(accuracy)
@@ -217,3 +223,19 @@ def test_model_factory_is_imported_and_called(clip_dir, independent, tmp_path, c
         code, _, err = run_cli(["extract", spec, "--data", independent, "--layout", "clip", "--out", tmp_path / "e2"],
                                capsys)
         assert code == 2 and message in err, (spec, err)
+
+
+def test_token_arrays_of_prompts_of_different_lengths_are_padded_to_the_longest(independent, tmp_path, capsys):
+    ckpt = tiny.build_llava(tmp_path / "llava")
+    data = tmp_path / "data"
+    shutil.copytree(independent, data)
+    lines = (data / "rows.csv").read_text().splitlines()[:13]
+    # the last batch holds the longest prompt: the first batch alone would fix a shorter length
+    lines[-1] = lines[-1].replace("a photo of a", "a photo of a bird on the car with a", 1)
+    (data / "rows.csv").write_text("\n".join(lines) + "\n")
+    emb = tmp_path / "emb"
+    code, _, err = run_cli(["extract", ckpt, "--data", data, "--layout", "llava", "--out", emb, "--tokens",
+                            "--batch-size", "4", "-q"], capsys)
+    assert code == 0, err
+    text = np.load(emb / "mask.text.npy")
+    assert text.sum(1).tolist() == [5] * 11 + [11] and np.load(emb / "fused.00.npy").shape[:2] == text.shape

@@ -53,6 +53,7 @@ def test_folder_with_jsonl_and_image_folder_metadata(tmp_path, images):
     ("text,image,label\n,img/0.png,1\n", "row 1 has no text"),
     ("text,image,label\na,img/0.png,\n", "row 1 has no label"),
     ("text,image,label\n", "has no rows"),
+    ("text,image,label\na cat, sitting,img/0.png,1\n", "row 1 has 4 fields but the header has 3; quote texts"),
 ])
 def test_bad_rows_name_the_file_and_row(tmp_path, images, content, message):
     (tmp_path / "rows.csv").write_text(content)
@@ -80,3 +81,12 @@ def test_unreadable_image_names_the_row(tmp_path):
     with pytest.raises(InputError, match="row 7: cannot read image"):
         load_image(broken, 7)
     assert load_image(_image(tmp_path / "ok.png", 10), 1).mode == "RGB"
+
+
+def test_byte_order_marks_quoted_line_breaks_and_raw_line_separators_are_read(tmp_path, images):
+    (tmp_path / "bom.csv").write_text('\ufefftext,image,label\n"a cat,\nsitting",img/0.png,1\n', encoding="utf-8")
+    rows = read_rows(tmp_path / "bom.csv")
+    assert rows.texts == ["a cat,\nsitting"] and rows.label_sets["labels"].tolist() == [1]
+    (tmp_path / "sep.jsonl").write_text(json.dumps({"text": "a\u2028b", "image": "img/0.png"}, ensure_ascii=False) + "\n",
+                                        encoding="utf-8")
+    assert read_rows(tmp_path / "sep.jsonl").texts == ["a\u2028b"]

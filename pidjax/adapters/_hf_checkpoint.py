@@ -103,7 +103,7 @@ def load_checkpoint(source, *, torch_dtype=None):
     try:
         model = cls.from_pretrained(folder, **kw)
         processor = AutoProcessor.from_pretrained(folder, local_files_only=True)
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:  # RuntimeError: shape mismatch
         raise InputError(f"cannot load the checkpoint in {folder} ({' '.join(str(exc).split())[:300]})") from None
     model.eval()
     return model, processor
@@ -230,28 +230,43 @@ def extract_rows(model, processor, rows, layout, out_dir, *, batch_size: int = 1
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {out} exists and is a file")
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise InputError(f"output folder {out} is not empty; choose another --out or pass --overwrite")
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise InputError(f"output folder {out} is not empty; choose another --out or pass --overwrite")
+        if not (out / "extraction.json").is_file():  # --overwrite replaces an extraction, nothing else
+            raise InputError(f"--overwrite replaces an earlier extraction, but {out} holds no extraction.json: "
+                             "choose another --out")
     lay = layout_for(layout)
     partial = out.with_name(out.name + ".partial")
     if partial.exists():
         shutil.rmtree(partial)
     batches = row_batches(processor, rows, lay, model, batch_size=batch_size, prompt=prompt)
     options.setdefault("special_ids", special_token_ids(processor))
+    if options.get("tokens") and lay.name == "image-tokens" and options.get("max_tokens") is None:
+        # the processor pads each batch to its own longest sequence: one pass over the processor
+        # alone finds the length every token array is padded to
+        options["max_tokens"] = max(int(batch["input_ids"].shape[1]) for batch in batches)
     try:
         result = extract_torch(model, batches, lay, out_dir=partial, progress=progress, **options)
         labels = rows.label_sets.get("labels")
         for key, values in rows.label_sets.items():
             np.save(partial / ("labels.npy" if key == "labels" else f"labels.{key}.npy"), values)
+        predictions = ablated = None
         if result.predictions is not None:
-            np.save(partial / "predictions.npy", _as_label_values(np.asarray(result.predictions), model, processor, labels))
-        for layer, mods in (result.ablated or {}).items():
-            for mod, preds in mods.items():
-                np.save(partial / f"ablated.{layer}.{mod}.npy", _as_label_values(np.asarray(preds), model, processor, labels))
+            predictions = _as_label_values(np.asarray(result.predictions), model, processor, labels)
+            np.save(partial / "predictions.npy", predictions)
+        if result.ablated:
+            ablated = {layer: {mod: _as_label_values(np.asarray(preds), model, processor, labels)
+                               for mod, preds in mods.items()} for layer, mods in result.ablated.items()}
+            for layer, mods in ablated.items():
+                for mod, preds in mods.items():
+                    np.save(partial / f"ablated.{layer}.{mod}.npy", preds)
+        scores = _accuracies(predictions, ablated, labels, result.meta)
         info = partial / "extraction.json"
         meta = json.loads(info.read_text()) if info.is_file() else {}
         meta.update({"rows": str(rows.source), "n_rows": len(rows.texts), "batch_size": batch_size,
-                     "prompt": prompt, "labels": list(rows.label_sets)})
+                     "prompt": prompt, "labels": list(rows.label_sets), "accuracy": scores,
+                     "files": sorted(str(f.relative_to(partial)) for f in partial.rglob("*") if f.is_file())})
         info.write_text(json.dumps(meta, indent=1, default=str))
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)  # no half-written folder is left behind
@@ -259,4 +274,16 @@ def extract_rows(model, processor, rows, layout, out_dir, *, batch_size: int = 1
     if out.exists():
         shutil.rmtree(out)
     partial.rename(out)
-    return result._replace(path=out) if hasattr(result, "_replace") else result
+    return result._replace(path=out, labels=labels, predictions=predictions, ablated=ablated, ablation=scores,
+                           meta={**result.meta, **meta})
+
+
+def _accuracies(predictions, ablated, labels, meta) -> dict | None:
+    """``{layer: {"accuracy", "ablation_drop_1", "ablation_drop_2"}}`` against the rows' labels, or None."""
+    if predictions is None or ablated is None or labels is None or predictions.dtype.kind != labels.dtype.kind:
+        return None
+    names = list((meta or {}).get("modalities") or ("text", "image"))
+    full = float(np.mean(predictions == labels))
+    return {layer: {"accuracy": full, **{f"ablation_drop_{i}": full - float(np.mean(mods[m] == labels))
+                                         for i, m in enumerate(names, start=1) if m in mods}}
+            for layer, mods in ablated.items()}

@@ -14,6 +14,7 @@ before any model runs, so a missing file stops the run before anything is writte
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 from typing import NamedTuple
@@ -59,12 +60,13 @@ def _rows_file(path: Path) -> Path:
 def _records(file: Path) -> list[dict]:
     suffix = file.suffix.lower()
     try:
-        text = file.read_text(encoding="utf-8")
+        text = file.read_text(encoding="utf-8-sig")  # a byte-order mark (spreadsheet exports) is dropped
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read data set {file} ({exc})") from None
     if suffix == ".jsonl":
         records = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        # only newlines end a record: JSON strings may hold U+2028 and other line separators raw
+        for number, line in enumerate(text.split("\n"), start=1):
             if not line.strip():
                 continue
             try:
@@ -76,10 +78,16 @@ def _records(file: Path) -> list[dict]:
             records.append(record)
         return records
     if suffix in (".csv", ".tsv"):
-        reader = csv.DictReader(text.splitlines(), delimiter="\t" if suffix == ".tsv" else ",")
+        # a file object with newline="" lets quoted fields hold line breaks
+        reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if suffix == ".tsv" else ",")
         records = list(reader)
         if reader.fieldnames is None:
             raise InputError(f"data set {file} is empty")
+        for number, record in enumerate(records, start=1):
+            if None in record:  # DictReader keeps surplus fields under the key None
+                raise InputError(f"{file}: row {number} has {len(reader.fieldnames) + len(record[None])} fields but "
+                                 f"the header has {len(reader.fieldnames)}; quote texts that contain "
+                                 f"{'tabs' if suffix == '.tsv' else 'commas'}")
         return records
     raise InputError(f"data set {file}: unsupported type {suffix}; use .csv, .tsv or .jsonl")
 

@@ -399,7 +399,11 @@ def _targets(max_tokens, names, streams) -> dict:
         unknown = set(max_tokens) - set(names)
         if unknown:
             raise ValueError(f"max_tokens names unknown modalities {sorted(unknown)}; modalities: {list(names)}")
-        return {s: (int(max_tokens[n]) if n in max_tokens else None) for n, s in zip(names, streams)}
+        out = {s: None for s in set(streams)}
+        for n, s in zip(names, streams):  # a shared stream takes the largest length given for it
+            if n in max_tokens:
+                out[s] = max(int(max_tokens[n]), out[s] or 0)
+        return out
     if int(max_tokens) < 1:
         raise ValueError(f"max_tokens must be a positive int; got {max_tokens!r}")
     # two streams (two-tower): an int is the text's length; the image tower's patches are fixed in number

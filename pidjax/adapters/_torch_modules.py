@@ -17,6 +17,7 @@ import torch
 
 from pidjax.adapters._torch_extract import (
     TorchExtraction,
+    _device,
     _numpy,
     _out_folder,
     _passes,
@@ -25,6 +26,17 @@ from pidjax.adapters._torch_extract import (
     _Sink,
     _untouched,
 )
+
+
+def _to(batch, device):
+    """The batch's tensors on the model's device (dicts, tuples or one tensor)."""
+    if torch.is_tensor(batch):
+        return batch.to(device)
+    if isinstance(batch, Mapping):
+        return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(v.to(device) if torch.is_tensor(v) else v for v in batch)
+    return batch
 
 
 def _spec(item, where: str) -> tuple[str, str | None]:
@@ -85,6 +97,7 @@ def extract_modules(
       model: a ``torch.nn.Module``, run in eval mode under ``torch.no_grad()``; left as found.
       batches: dicts of tensors (passed as keyword arguments, without ``label_key``), tuples
         (positional) or single tensors; or a zero-arg callable returning such an iterator.
+        Tensors are moved to the model's device.
       layers: ``{layer: (modality 1, modality 2)}``, each modality a module path from
         ``model.named_modules()`` (``"encoder.layers.3"``) or ``(path, mask key)`` where the
         batch holds a ``(B, T)`` token mask under ``mask key``. The module's output (a tensor,
@@ -128,6 +141,8 @@ def extract_modules(
     modules = dict(model.named_modules())
     specs = {}
     for layer, pair in layers.items():
+        if not str(layer) or "/" in str(layer) or str(layer).startswith(".") or str(layer).endswith("."):
+            raise ValueError(f"layer name {layer!r} must be non-empty, without '/' and not start or end with '.'")
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
             raise ValueError(f"layers[{layer!r}] must be a pair (modality 1, modality 2); got {pair!r}")
         for which, item in enumerate(pair):
@@ -149,8 +164,10 @@ def extract_modules(
             for path in {p for p, _ in specs.values()}:
                 modules[path].register_forward_hook(lambda _m, _a, out, path=path: captured.__setitem__(path, out))
             iterator, total = open_pass()
+            device = _device(model)
             for batch in tqdm(iterator, total=total, desc="embeddings", unit="batch", disable=not progress):
                 captured.clear()
+                batch = _to(batch, device)
                 inputs = {k: v for k, v in batch.items() if k != label_key} if isinstance(batch, Mapping) else batch
                 if call is not None:
                     output = call(model, inputs)
