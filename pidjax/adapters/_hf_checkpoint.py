@@ -280,10 +280,8 @@ def extract_rows(model, processor, rows, layout, out_dir, *, batch_size: int = 1
 
 def _accuracies(predictions, ablated, labels, meta) -> dict | None:
     """``{layer: {"accuracy", "ablation_drop_1", "ablation_drop_2"}}`` against the rows' labels, or None."""
+    from pidjax.adapters._torch_extract import ablation_scores
+
     if predictions is None or ablated is None or labels is None or predictions.dtype.kind != labels.dtype.kind:
         return None
-    names = list((meta or {}).get("modalities") or ("text", "image"))
-    full = float(np.mean(predictions == labels))
-    return {layer: {"accuracy": full, **{f"ablation_drop_{i}": full - float(np.mean(mods[m] == labels))
-                                         for i, m in enumerate(names, start=1) if m in mods}}
-            for layer, mods in ablated.items()}
+    return ablation_scores(predictions, ablated, labels, list((meta or {}).get("modalities") or ("text", "image")))

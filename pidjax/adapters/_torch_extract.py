@@ -689,6 +689,17 @@ def _accuracy(pred: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.asarray(pred) == np.asarray(labels)))
 
 
+def ablation_scores(predictions, ablated: dict, labels, names) -> dict:
+    """``{layer: {"accuracy", "ablation_drop_1", "ablation_drop_2"}}`` (fractions) of ablated predictions.
+
+    ``ablated`` is ``{layer: {modality: (N,)}}``; ``names`` the two modality names in order.
+    """
+    full = _accuracy(predictions, labels)
+    return {layer: {"accuracy": full, **{f"ablation_drop_{i}": full - _accuracy(by_modality[m], labels)
+                                         for i, m in enumerate(names, start=1) if m in by_modality}}
+            for layer, by_modality in ablated.items()}
+
+
 def _finish(job: _Job, first: _First, ablated, pairing_info, sinks, folder, tokens, include_special,
             dtype) -> TorchExtraction:
     names = job.names
@@ -704,12 +715,7 @@ def _finish(job: _Job, first: _First, ablated, pairing_info, sinks, folder, toke
         masks = {names[k]: sinks[("mask", k)].result for k in (0, 1)}
     ablation = None
     if ablated is not None and first.labels is not None:
-        ablation = {}
-        for name, by_modality in ablated.items():
-            full = _accuracy(first.predictions, first.labels)
-            ablation[name] = {"accuracy": full,
-                              "ablation_drop_1": full - _accuracy(by_modality[names[0]], first.labels),
-                              "ablation_drop_2": full - _accuracy(by_modality[names[1]], first.labels)}
+        ablation = ablation_scores(first.predictions, ablated, first.labels, names)
     meta = _meta(job, first, ablated, ablation, pairing_info, tokens, include_special, dtype)
     if folder is not None:
         if first.predictions is not None:

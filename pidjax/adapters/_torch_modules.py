@@ -21,6 +21,7 @@ from pidjax.adapters._torch_extract import (
     _numpy,
     _out_folder,
     _passes,
+    _pool,
     _predictions,
     _save,
     _Sink,
@@ -66,16 +67,16 @@ def _pooled(act: torch.Tensor, mask, where: str, start: int) -> np.ndarray:
     if act.ndim != 3:
         raise ValueError(f"{where}: the output has shape {tuple(act.shape)}; expected (B, D) or (B, T, D)")
     if mask is None:
-        return _numpy(act.float().mean(1))
-    keep = torch.as_tensor(mask, device=act.device).bool()
+        keep = torch.ones(act.shape[:2], dtype=torch.bool, device=act.device)
+    else:
+        keep = torch.as_tensor(mask, device=act.device).bool()
     if keep.shape != act.shape[:2]:
         raise ValueError(f"{where}: the token mask has shape {tuple(keep.shape)} but the output has "
                          f"{tuple(act.shape[:2])} (batch, tokens)")
     counts = keep.sum(1)
     if (counts == 0).any():
         raise ValueError(f"{where}: the token mask keeps no token for example {start + int(torch.argmin(counts))}")
-    weights = keep.unsqueeze(-1).to(torch.float32)
-    return _numpy((act.float() * weights).sum(1) / counts.unsqueeze(-1))
+    return _numpy(_pool(act, keep, np.float32))
 
 
 def extract_modules(
